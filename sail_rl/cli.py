@@ -1,0 +1,83 @@
+"""The `sail-rl` command.
+
+Each subcommand lives in `sail_rl/commands/<name>.py` with two functions:
+`configure(parser)` adds its arguments (cheap: no torch/vllm import) and `run(args) -> int`
+does the work. A subcommand whose module is not in this build says so and exits 2.
+
+Errors the user can fix (`SailRLError`) print one line and exit non-zero; `--debug` shows
+the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from sail_rl.errors import NotAvailableError, SailRLError
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init-model": ("sail_rl.commands.init_model", "write a SAIL-VL model, tokenizer and processor from a preset"),
+    "convert-checkpoint": ("sail_rl.commands.convert", "convert a released SAIL-VL2 checkpoint to sail-rl's layout"),
+    "sft": ("sail_rl.commands.sft", "supervised fine-tuning (LongCoT / thinking-fusion cold start)"),
+    "run": ("sail_rl.commands.run", "RL training: vLLM rollouts, rewards, PPO/GRPO-family updates on Ray"),
+    "eval": ("sail_rl.commands.eval", "evaluate a model on a MathVista-format benchmark"),
+    "data": ("sail_rl.commands.data", "make, filter and sample data (synth, filter, rejection-sample)"),
+    "bench": ("sail_rl.commands.bench", "benchmarks against a baseline measured in the same run"),
+    "pipeline": ("sail_rl.commands.pipeline", "the progressive SAIL-VL2 post-training pipeline"),
+    "report": ("sail_rl.commands.report", "draw reward, accuracy and length curves of a run"),
+}
+
+
+def _not_available(name: str):
+    def run(args: argparse.Namespace) -> int:
+        raise NotAvailableError(f"'sail-rl {name}' is not available in this build yet")
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sail-rl", description="RL post-training for SAIL-VL models.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            p.set_defaults(_run=_not_available(name))
+            p.add_argument("rest", nargs=argparse.REMAINDER)
+            continue
+        module.configure(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    debug = bool(getattr(args, "debug", False)) or os.environ.get("SAIL_RL_DEBUG") == "1"
+    try:
+        code = args._run(args)
+    except SailRLError as exc:
+        if debug:
+            raise
+        print(f"sail-rl {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"sail-rl {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
