@@ -1,0 +1,1 @@
+"""Subcommands of `sail-rl`: each module has configure(parser) and run(args)."""

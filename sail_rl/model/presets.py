@@ -1,0 +1,102 @@
+"""Model presets: `tiny` / `tiny-moe` (train on 2 CPU cores) and the released shapes.
+
+The real shapes follow the SAIL-VL2 report: SAIL-ViT-Huge (AIMv2-Huge, 448 px, patch 14)
+with Qwen3-1.7B (2b), Qwen3-8B (8b) or Qwen3-30B-A3B (30b-a3b). Their tokenizer is Qwen's
+(151,936 ids), which cannot be trained here: init-model takes it from a local path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transformers import Aimv2VisionConfig, Qwen3Config, Qwen3MoeConfig
+
+from sail_rl.model.configuration import SailVLConfig
+
+QWEN_VOCAB = 151936
+
+
+@dataclass
+class Preset:
+    vision: dict
+    text: dict
+    moe: bool = False
+    image_size: int = 448
+    max_tiles: int = 6
+    tiny_tokenizer: bool = False
+    notes: str = ""
+    glue: dict = field(default_factory=dict)
+
+
+AIMV2_HUGE = dict(hidden_size=1536, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=12, image_size=448, patch_size=14)
+
+PRESETS: dict[str, Preset] = {
+    "tiny": Preset(
+        vision=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=5, num_attention_heads=4, image_size=64, patch_size=8),
+        text=dict(hidden_size=128, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                  head_dim=32, max_position_embeddings=2048, tie_word_embeddings=True),
+        image_size=64, max_tiles=4, tiny_tokenizer=True,
+        notes="~1.3M parameters; 64 px tiles of 8 px patches -> 16 tokens per tile",
+    ),
+    "tiny-moe": Preset(
+        vision=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=5, num_attention_heads=4, image_size=64, patch_size=8),
+        text=dict(hidden_size=128, intermediate_size=512, moe_intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=2, head_dim=32, num_experts=8, num_experts_per_tok=2, decoder_sparse_step=1,
+                  router_aux_loss_coef=0.001, max_position_embeddings=2048, tie_word_embeddings=True),
+        moe=True, image_size=64, max_tiles=4, tiny_tokenizer=True,
+        notes="Qwen3-MoE text model, 8 experts, 2 active",
+    ),
+    "2b": Preset(
+        vision=AIMV2_HUGE,
+        text=dict(hidden_size=2048, intermediate_size=6144, num_hidden_layers=28, num_attention_heads=16, num_key_value_heads=8,
+                  head_dim=128, vocab_size=QWEN_VOCAB, max_position_embeddings=40960, rope_theta=1000000.0, tie_word_embeddings=False),
+        notes="SAIL-ViT-Huge + Qwen3-1.7B",
+    ),
+    "8b": Preset(
+        vision=AIMV2_HUGE,
+        text=dict(hidden_size=4096, intermediate_size=12288, num_hidden_layers=36, num_attention_heads=32, num_key_value_heads=8,
+                  head_dim=128, vocab_size=QWEN_VOCAB, max_position_embeddings=40960, rope_theta=1000000.0, tie_word_embeddings=False),
+        notes="SAIL-ViT-Huge + Qwen3-8B",
+    ),
+    "30b-a3b": Preset(
+        vision=AIMV2_HUGE,
+        text=dict(hidden_size=2048, intermediate_size=6144, moe_intermediate_size=768, num_hidden_layers=48, num_attention_heads=32,
+                  num_key_value_heads=4, head_dim=128, num_experts=128, num_experts_per_tok=8, decoder_sparse_step=1,
+                  vocab_size=QWEN_VOCAB, max_position_embeddings=40960, rope_theta=1000000.0, router_aux_loss_coef=0.001,
+                  tie_word_embeddings=False),
+        moe=True,
+        notes="SAIL-ViT-Huge + Qwen3-30B-A3B (MoE, 128 experts, 8 active)",
+    ),
+}
+
+
+def preset_names() -> list[str]:
+    return list(PRESETS)
+
+
+def build_config(name: str, vocab_size: int | None = None, token_ids: dict[str, int] | None = None) -> SailVLConfig:
+    """The SailVLConfig of a preset. `vocab_size` / `token_ids` come from the tokenizer."""
+    from sail_rl.errors import ConfigError
+
+    if name not in PRESETS:
+        raise ConfigError(f"unknown model preset '{name}'; choose one of {', '.join(PRESETS)}")
+    preset = PRESETS[name]
+    vision = Aimv2VisionConfig(**preset.vision, use_head=False)
+    text_kwargs = dict(preset.text)
+    if vocab_size is not None:
+        text_kwargs["vocab_size"] = vocab_size
+    ids = token_ids or {}
+    if "eos_token_id" in ids:
+        text_kwargs.update(eos_token_id=ids["eos_token_id"], pad_token_id=ids.get("pad_token_id"), bos_token_id=None)
+    text = (Qwen3MoeConfig if preset.moe else Qwen3Config)(**text_kwargs)
+    return SailVLConfig(
+        vision_config=vision.to_dict(),
+        text_config=text.to_dict(),
+        image_token_id=ids.get("image_token_id"),
+        image_start_token_id=ids.get("image_start_token_id"),
+        image_end_token_id=ids.get("image_end_token_id"),
+        **preset.glue,
+    )
+
+
+__all__ = ["PRESETS", "Preset", "build_config", "preset_names"]

@@ -1,0 +1,166 @@
+"""`SailVLProcessor`: the chat template, image-slot expansion and tokenisation, in one place.
+
+A prompt is ChatML. Each image in a message becomes `<image>` in the text, which the
+processor expands to `<img>` + `<IMG_CONTEXT>` x (tokens_per_tile x tiles) + `</img>`, the
+rows the model overwrites with image features. Modes:
+
+- thinking: the answer is `<think>...</think>` then a final `\\boxed{}`;
+- direct:   the answer is the final `\\boxed{}` alone;
+- None:     no instruction (the model decides; the SAIL-RL judging setting).
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import BatchFeature
+from transformers.processing_utils import ProcessorMixin
+
+IMAGE_PLACEHOLDER = "<image>"
+IMG_START, IMG_END, IMG_CONTEXT = "<img>", "</img>", "<IMG_CONTEXT>"
+THINK_START, THINK_END = "<think>", "</think>"
+SPECIAL_TOKENS = [
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>", IMG_START, IMG_END, IMG_CONTEXT,
+    THINK_START, THINK_END, "<judge>", "</judge>", IMAGE_PLACEHOLDER,
+]
+MODE_INSTRUCTIONS = {
+    True: "Think step by step inside <think> </think>, then give the final answer in \\boxed{}.",
+    False: "Answer directly with the final answer in \\boxed{}, without thinking aloud.",
+}
+
+
+def render_chat(messages: list[dict], thinking: bool | None = None, add_generation_prompt: bool = True) -> str:
+    """Chat messages -> ChatML text with `<image>` placeholders.
+
+    >>> render_chat([{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "How many?"}]}])
+    '<|im_start|>user\\n<image>\\nHow many?<|im_end|>\\n<|im_start|>assistant\\n'
+    >>> render_chat([{"role": "user", "content": "2+2?"}], thinking=False).splitlines()[1]
+    'Answer directly with the final answer in \\\\boxed{}, without thinking aloud.<|im_end|>'
+    """
+    parts = []
+    has_system = bool(messages) and messages[0]["role"] == "system"
+    if thinking is not None and not has_system:
+        parts.append(f"<|im_start|>system\n{MODE_INSTRUCTIONS[thinking]}<|im_end|>\n")
+    for message in messages:
+        parts.append(f"<|im_start|>{message['role']}\n{_content_text(message['content'])}<|im_end|>\n")
+    if add_generation_prompt:
+        parts.append("<|im_start|>assistant\n")
+    return "".join(parts)
+
+
+def _content_text(content) -> str:
+    if isinstance(content, str):
+        return content
+    pieces = []
+    for part in content:
+        if part.get("type") == "image":
+            pieces.append(IMAGE_PLACEHOLDER + "\n")
+        elif part.get("type") == "text":
+            pieces.append(part["text"])
+        else:
+            raise ValueError(f"unknown message part type {part.get('type')!r}; use 'image' or 'text'")
+    return "".join(pieces)
+
+
+def count_images(messages: list[dict]) -> int:
+    return sum(
+        1 for m in messages if not isinstance(m["content"], str) for p in m["content"] if p.get("type") == "image"
+    )
+
+
+class SailVLProcessor(ProcessorMixin):
+    """Tokenizer + image processor + chat template for SAIL-VL."""
+
+    def __init__(self, image_processor=None, tokenizer=None, tokens_per_tile: int = 256, chat_template=None, **kwargs):
+        self.tokens_per_tile = tokens_per_tile
+        super().__init__(image_processor, tokenizer, chat_template=chat_template)
+
+    @property
+    def image_token_id(self) -> int:
+        return self.tokenizer.convert_tokens_to_ids(IMG_CONTEXT)
+
+    def image_slot(self, num_tiles: int) -> str:
+        return IMG_START + IMG_CONTEXT * (self.tokens_per_tile * num_tiles) + IMG_END
+
+    def apply_chat_template(self, conversation, thinking: bool | None = None, add_generation_prompt: bool = True, tokenize: bool = False, **kwargs):
+        """Render one conversation (or a batch) as ChatML text with `<image>` placeholders."""
+        if conversation and isinstance(conversation[0], list):
+            return [self.apply_chat_template(c, thinking, add_generation_prompt, tokenize) for c in conversation]
+        text = render_chat(conversation, thinking=thinking, add_generation_prompt=add_generation_prompt)
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"] if tokenize else text
+
+    def expand_images(self, text: str, num_tiles: list[int], sample: int = 0) -> str:
+        """Replace each `<image>` with its slot; the count must match the images given."""
+        pieces = text.split(IMAGE_PLACEHOLDER)
+        if len(pieces) - 1 != len(num_tiles):
+            raise ValueError(
+                f"sample {sample}: {len(pieces) - 1} <image> placeholders but {len(num_tiles)} images; "
+                "put one {'type': 'image'} part in the messages per image"
+            )
+        out = [pieces[0]]
+        for tiles, piece in zip(num_tiles, pieces[1:]):
+            out.append(self.image_slot(tiles) + piece)
+        return "".join(out)
+
+    def __call__(
+        self,
+        text: str | list[str] | None = None,
+        images=None,
+        max_tiles: int | None = None,
+        padding: bool | str = True,
+        padding_side: str = "left",
+        return_tensors: str = "pt",
+        **tokenizer_kwargs,
+    ) -> BatchFeature:
+        """Texts with `<image>` placeholders (+ images) -> model inputs.
+
+        `images` is a list per text (list of lists), or a flat list given to the placeholders
+        in order. Returns input_ids / attention_mask [batch, seq], pixel_values [tiles, 3, S, S],
+        image_tiles_per_sample [batch] and num_tiles (per image).
+        """
+        texts = [text] if isinstance(text, str) else list(text)
+        per_sample = _split_images(texts, images)
+        all_pixels, all_tiles, tiles_per_sample, expanded = [], [], [], []
+        for i, (t, imgs) in enumerate(zip(texts, per_sample)):
+            if imgs:
+                feat = self.image_processor(imgs, max_tiles=max_tiles)
+                all_pixels.append(feat["pixel_values"])
+                all_tiles.extend(feat["num_tiles"])
+                tiles = feat["num_tiles"]
+            else:
+                tiles = []
+            expanded.append(self.expand_images(t, tiles, sample=i))
+            tiles_per_sample.append(sum(tiles))
+        self.tokenizer.padding_side = padding_side
+        enc = self.tokenizer(expanded, padding=padding, return_tensors=return_tensors, add_special_tokens=False, **tokenizer_kwargs)
+        data = dict(enc)
+        size = self.image_processor.image_size
+        data["pixel_values"] = torch.cat(all_pixels) if all_pixels else torch.zeros(0, 3, size, size)
+        data["image_tiles_per_sample"] = torch.tensor(tiles_per_sample, dtype=torch.long)
+        data["num_tiles"] = all_tiles
+        return BatchFeature(data)
+
+    def batch_decode(self, *args, **kwargs):
+        return self.tokenizer.batch_decode(*args, **kwargs)
+
+    def decode(self, *args, **kwargs):
+        return self.tokenizer.decode(*args, **kwargs)
+
+
+def _split_images(texts: list[str], images) -> list[list]:
+    if not images:
+        return [[] for _ in texts]
+    if isinstance(images[0], (list, tuple)):
+        if len(images) != len(texts):
+            raise ValueError(f"{len(images)} image lists for {len(texts)} texts; give one list per text")
+        return [list(x) for x in images]
+    flat, out = list(images), []
+    for t in texts:
+        n = t.count(IMAGE_PLACEHOLDER)
+        out.append(flat[:n])
+        flat = flat[n:]
+    if flat:
+        raise ValueError(f"{len(images)} images but only {len(images) - len(flat)} <image> placeholders in the texts")
+    return out
+
+
+__all__ = ["SailVLProcessor", "render_chat", "count_images", "SPECIAL_TOKENS"]

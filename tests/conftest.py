@@ -1,0 +1,35 @@
+"""Shared fixtures: tiny SAIL-VL checkpoints built once per test session."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory):
+    from sail_rl.model.builder import init_model
+
+    out = tmp_path_factory.mktemp("tiny")
+    init_model("tiny", out, seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_moe_dir(tmp_path_factory):
+    from sail_rl.model.builder import init_model
+
+    out = tmp_path_factory.mktemp("tiny_moe")
+    init_model("tiny-moe", out, seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_dir):
+    """(model, processor) of the tiny preset, fp32, in train mode with dropout off."""
+    from sail_rl.model.builder import load_model, load_processor
+
+    return load_model(tiny_dir), load_processor(tiny_dir)
