@@ -1,0 +1,90 @@
+"""`AlgorithmConfig`: the `algorithm:` section of a recipe.
+
+    algorithm:
+      advantage_estimator: grpo        # grpo | dr_grpo | rloo | reinforce_pp | reinforce_pp_baseline | gae
+      policy_loss: ppo_clip            # ppo_clip | gspo
+      clip_ratio_low: 0.2
+      clip_ratio_high: 0.28            # clip-higher (DAPO)
+      loss_agg_mode: token-mean
+
+Recipes: DAPO = grpo + ppo_clip [0.2, 0.28] + token-mean; GSPO = grpo + gspo with clip
+3e-4 / 4e-4 + seq-mean-token-mean; Dr. GRPO = dr_grpo + seq-mean-token-sum with
+seq_sum_divisor_tokens = max_response_tokens; PPO = gae + ppo_clip + a critic (value_clip).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sail_rl.algorithms.aggregation import LOSS_AGG_MODES
+from sail_rl.algorithms.kl import KL_ESTIMATORS
+from sail_rl.algorithms.registry import ADVANTAGES, POLICY_LOSSES
+from sail_rl.errors import ConfigError
+
+
+@dataclass
+class AlgorithmConfig:
+    advantage_estimator: str = "grpo"
+    norm_adv_by_std: bool = True  # grpo: divide by the group std
+    adv_std_eps: float = 1e-6  # grpo: r - mean / (std + eps)
+    whiten_advantages: bool = True  # gae, reinforce_pp: whiten over the batch's valid tokens
+    policy_loss: str = "ppo_clip"
+    clip_ratio_low: float = 0.2  # ratio clipped below at 1 - low
+    clip_ratio_high: float = 0.28  # ratio clipped above at 1 + high (clip-higher)
+    clip_ratio_c: float | None = None  # dual-clip bound for negative advantages (e.g. 3.0); None: off
+    loss_agg_mode: Literal["token-mean", "seq-mean-token-sum", "seq-mean-token-mean"] = "token-mean"
+    seq_sum_divisor_tokens: int | None = None  # Dr. GRPO: divide seq token-sums by this constant
+    kl_coef: float = 0.0  # KL as a reward penalty (before advantages)
+    kl_loss_coef: float = 0.0  # KL as a loss term
+    kl_estimator: Literal["k1", "k2", "k3", "abs", "low_var_kl"] = "k3"
+    entropy_coef: float = 0.0  # entropy bonus: loss -= entropy_coef * agg(entropy)
+    gamma: float = 1.0  # discount (gae, reinforce_pp)
+    lam: float = 1.0  # GAE lambda
+    value_clip: float = 0.2  # critic: max change of a value prediction per update
+    tis_cap: float | None = None  # truncated importance sampling cap (e.g. 2.0); None: off
+
+    def validate(self) -> None:
+        if self.advantage_estimator not in ADVANTAGES:
+            ADVANTAGES.get(self.advantage_estimator)  # raises with the valid names
+        if self.policy_loss not in POLICY_LOSSES:
+            POLICY_LOSSES.get(self.policy_loss)
+        for name in ("clip_ratio_low", "clip_ratio_high"):
+            value = getattr(self, name)
+            if not 0.0 < value < 1.0:
+                raise ConfigError(f"algorithm.{name} must be in (0, 1), got {value}; e.g. 0.2 (PPO) or 3e-4 (GSPO)")
+        if self.clip_ratio_c is not None and self.clip_ratio_c <= 1.0:
+            raise ConfigError(f"algorithm.clip_ratio_c must be > 1 (e.g. 3.0) or null, got {self.clip_ratio_c}")
+        if self.loss_agg_mode not in LOSS_AGG_MODES:
+            raise ConfigError(f"algorithm.loss_agg_mode must be one of {', '.join(LOSS_AGG_MODES)}")
+        if self.kl_estimator not in KL_ESTIMATORS:
+            raise ConfigError(f"algorithm.kl_estimator must be one of {', '.join(KL_ESTIMATORS)}")
+        for name in ("kl_coef", "kl_loss_coef", "entropy_coef", "adv_std_eps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"algorithm.{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("gamma", "lam"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"algorithm.{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.value_clip <= 0:
+            raise ConfigError(f"algorithm.value_clip must be > 0, got {self.value_clip}")
+        if self.tis_cap is not None and self.tis_cap < 1.0:
+            raise ConfigError(f"algorithm.tis_cap must be >= 1 (e.g. 2.0) or null, got {self.tis_cap}")
+        self._validate_combinations()
+
+    def _validate_combinations(self) -> None:
+        if self.seq_sum_divisor_tokens is not None:
+            if self.seq_sum_divisor_tokens <= 0:
+                raise ConfigError(
+                    f"algorithm.seq_sum_divisor_tokens must be > 0 (e.g. max_response_tokens), "
+                    f"got {self.seq_sum_divisor_tokens}"
+                )
+            if self.loss_agg_mode != "seq-mean-token-sum":
+                raise ConfigError(
+                    "algorithm.seq_sum_divisor_tokens only applies to loss_agg_mode seq-mean-token-sum; "
+                    f"got {self.loss_agg_mode}: set the mode or remove the divisor"
+                )
+        if self.policy_loss == "gspo" and self.loss_agg_mode != "seq-mean-token-mean":
+            raise ConfigError(
+                f"algorithm.policy_loss gspo needs loss_agg_mode seq-mean-token-mean, got {self.loss_agg_mode}; "
+                "set algorithm.loss_agg_mode=seq-mean-token-mean"
+            )
