@@ -1,0 +1,178 @@
+"""`evaluate(cfg)`: samples -> prompts -> k responses each -> scores -> report folder.
+
+Two ways to get responses: generate them with a rollout engine (`_generate` over
+`rollouts.make_engine`), or read a responses jsonl written earlier
+(`cfg.responses_file` / `sail-rl eval --responses FILE`), which needs no model at all.
+
+A responses file has one JSON object per line: `{"pid": str, "response": str}` plus
+optional `"response_tokens": int` and `"prompt": str`; k lines with the same pid are k
+samples. `{"pid": str, "responses": [str, ...]}` lines are accepted too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from eval.report import write_report
+from eval.scoring import ScoreResult, score
+from sail_rl.data.mathvista import MathVistaSample, load_samples
+from sail_rl.data.prompts import build_prompt, rewrite_mc_to_free_form
+from sail_rl.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalConfig:
+    """Recipe section `eval:`."""
+
+    model_path: str = ""
+    data_files: list[str] = field(default_factory=list)
+    image_root: Optional[str] = None
+    max_samples: Optional[int] = None  # first N samples of the files, in order
+    k_samples: int = 1  # responses per sample; pass@k and mean@k need k > 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_response_tokens: int = 1024
+    max_model_len: int = 4096  # prompt (images expanded) + response, tokens
+    prompt_mode: Literal["think", "direct", "auto"] = "think"
+    rewrite_mc_to_free_form: bool = False
+    engine: Literal["vllm", "hf"] = "vllm"
+    seed: int = 0
+    output_dir: str = "runs/eval"
+    responses_file: Optional[str] = None  # score these instead of generating
+    plot: bool = True
+
+    def validate(self) -> None:
+        if not self.data_files:
+            raise ConfigError("eval.data_files is empty; list the benchmark's .jsonl/.json/.parquet file(s)")
+        if self.k_samples < 1:
+            raise ConfigError(f"eval.k_samples must be >= 1, got {self.k_samples}")
+        if self.k_samples > 1 and self.temperature == 0.0:
+            raise ConfigError("eval.k_samples > 1 with temperature 0 gives k identical answers; set eval.temperature > 0")
+        if not 1 <= self.max_response_tokens < self.max_model_len:
+            raise ConfigError(
+                f"eval.max_response_tokens must be in [1, eval.max_model_len={self.max_model_len}), got {self.max_response_tokens}"
+            )
+
+
+@dataclass
+class EvalRecipe:
+    """What `sail-rl eval RECIPE` loads: one `eval:` section."""
+
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def validate(self) -> None:
+        self.eval.validate()
+
+
+def load_eval_samples(cfg: EvalConfig) -> list[MathVistaSample]:
+    samples = [s for f in cfg.data_files for s in load_samples(f, cfg.image_root)]
+    if cfg.max_samples is not None:
+        samples = samples[: cfg.max_samples]
+    if cfg.rewrite_mc_to_free_form:
+        samples = [rewrite_mc_to_free_form(s) for s in samples]
+    return samples
+
+
+def load_responses(path: str | Path) -> dict[str, list[dict[str, Any]]]:
+    """{pid: [{"response": str, "response_tokens"?: int, "prompt"?: str}, ...]} from a jsonl file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"responses file not found: {path}; pass the jsonl written by a generation run")
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{lineno}: invalid JSON ({exc.msg}); write one object per line") from None
+        if not isinstance(rec, dict) or "pid" not in rec or ("response" not in rec and "responses" not in rec):
+            raise DataError(f"{path}:{lineno}: expected {{\"pid\": ..., \"response\": ...}}; add the missing field")
+        pid = str(rec["pid"])
+        if "responses" in rec:
+            out[pid] += [{"response": str(r)} for r in rec["responses"]]
+        else:
+            out[pid].append({k: rec[k] for k in ("response", "response_tokens", "prompt") if k in rec})
+    return dict(out)
+
+
+def build_requests(samples: list[MathVistaSample], cfg: EvalConfig) -> list[Any]:
+    """One `rollouts.GenerationRequest` per sample (request_id = pid). The mode instruction is in
+    the user text (`build_prompt`), so `thinking=None`: the processor adds no system prompt."""
+    from rollouts.types import GenerationRequest
+
+    requests = []
+    for s in samples:
+        messages, images = build_prompt(s, mode=cfg.prompt_mode)
+        requests.append(GenerationRequest(messages=messages, images=images, request_id=s.pid, thinking=None))
+    return requests
+
+
+def _generate(engine: Any, samples: list[MathVistaSample], cfg: EvalConfig) -> dict[str, list[dict[str, Any]]]:
+    """`cfg.k_samples` responses per sample from a rollout engine (`rollouts.RolloutEngine`).
+
+    Rollouts are matched to samples by `request_id`. A prompt the engine skipped (too long
+    after image expansion) gets k empty responses, graded wrong, so accuracy keeps the
+    benchmark's denominator. Returns {pid: [{"response", "response_tokens", "prompt"}]}.
+    """
+    from rollouts.types import SamplingConfig
+
+    requests = build_requests(samples, cfg)
+    sampling = SamplingConfig(rollouts_per_prompt=cfg.k_samples, temperature=cfg.temperature, top_p=cfg.top_p,
+                              max_response_tokens=cfg.max_response_tokens, seed=cfg.seed)
+    prompts = {r.request_id: r.messages[0]["content"][-1]["text"] for r in requests}
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for rollout in engine.generate(requests, sampling):
+        if rollout.request_id not in prompts:
+            raise DataError(f"engine returned a rollout for unknown request '{rollout.request_id}'")
+        out[rollout.request_id].append(
+            {"response": rollout.text, "response_tokens": len(rollout.response_token_ids), "prompt": prompts[rollout.request_id]}
+        )
+    skipped = [pid for pid in prompts if pid not in out]
+    if skipped:
+        log.warning("%d prompts were skipped by the engine (first pid %s); scored as wrong", len(skipped), skipped[0])
+    for pid in skipped:
+        out[pid] = [{"response": "", "response_tokens": 0, "prompt": prompts[pid]}] * cfg.k_samples
+    return dict(out)
+
+
+def _make_engine(cfg: EvalConfig) -> Any:
+    """The rollout engine `cfg.engine` on the checkpoint `cfg.model_path` (`rollouts.make_engine`)."""
+    if not cfg.model_path:
+        raise ConfigError("eval.model_path is empty; set it to a sail-rl checkpoint folder, or score existing responses with --responses FILE")
+    from rollouts.engine import make_engine
+    from rollouts.types import RolloutConfig
+
+    rollout_cfg = RolloutConfig(engine=cfg.engine, rollouts_per_prompt=cfg.k_samples, temperature=cfg.temperature,
+                                top_p=cfg.top_p, max_response_tokens=cfg.max_response_tokens, seed=cfg.seed,
+                                max_model_len=cfg.max_model_len, max_prompt_tokens=cfg.max_model_len - cfg.max_response_tokens)
+    rollout_cfg.validate()
+    return make_engine(rollout_cfg, cfg.model_path)
+
+
+def evaluate(cfg: EvalConfig, engine: Any = None, responses: Optional[dict[str, list]] = None,
+             grade_fn=None, llm_extractor=None) -> ScoreResult:
+    """Score the benchmark and write the report to `cfg.output_dir`.
+
+    Responses come from `responses`, else `cfg.responses_file`, else generation with
+    `engine` (built from `cfg` when None)."""
+    from sail_rl.config import to_dict
+
+    samples = load_eval_samples(cfg)
+    if responses is None and cfg.responses_file:
+        responses = load_responses(cfg.responses_file)
+        wanted = {s.pid for s in samples}
+        if cfg.max_samples is not None:  # a cut benchmark scores the matching responses only
+            responses = {pid: r for pid, r in responses.items() if pid in wanted}
+    if responses is None:
+        responses = _generate(engine if engine is not None else _make_engine(cfg), samples, cfg)
+    result = score(samples, responses, grade_fn=grade_fn, llm_extractor=llm_extractor)
+    write_report(result, cfg.output_dir, config=to_dict(cfg), plot=cfg.plot)
+    return result

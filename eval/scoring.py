@@ -1,0 +1,273 @@
+"""Score responses to MathVista-format samples: extract, normalise, grade, aggregate.
+
+Per response: the answer is found by rule (`rewards.extract_answer`), else by the optional
+LLM extractor; a multi_choice answer given as option text is mapped to its letter
+(MathVista's normalisation); then `rewards.grade` decides, the same grader the RL rewards
+use. Per benchmark: accuracy overall and per question_type / answer_type / category /
+task / skill (/ family for synthetic data), pass@k and mean@k over k responses per sample,
+how often the model thought, and response lengths.
+
+Accuracy is the mean over samples of each sample's fraction of correct responses, so with
+k=1 it is plain accuracy and with k>1 it equals mean@k.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
+
+from eval.extractor import LLMExtractor, llm_extract
+from sail_rl.data.mathvista import LETTERS, MathVistaSample, choice_letter
+from sail_rl.errors import DataError, NotAvailableError
+
+GradeFn = Callable[..., bool]  # grade(prediction, answer, *, answer_type, choices, precision) -> bool
+ExtractFn = Callable[[str], Optional[str]]
+ResponseIn = Union[str, Mapping[str, Any]]  # a text, or {"response": str, "response_tokens": int, "prompt": str}
+
+_THOUGHT_RE = re.compile(r"<think>.*?</think>", re.DOTALL)
+# one leading <judge> block allowed, then exactly one think block, then a non-empty answer
+_WELL_FORMED_RE = re.compile(
+    r"^\s*(?:<judge>(?:(?!</?judge>).)*</judge>\s*)?<think>(?:(?!</?think>).)*</think>(?:(?!</?think>).)*\S(?:(?!</?think>).)*$",
+    re.DOTALL,
+)
+_OPTION_RE = re.compile(r"^\(?([A-Z])\)?[.:]?$")
+
+
+def default_grade_fn() -> GradeFn:
+    try:
+        from rewards.grader import grade
+    except ImportError as exc:
+        raise NotAvailableError(f"the shared grader rewards.grader.grade cannot be imported ({exc}); install the rewards package") from None
+    return grade
+
+
+def default_extract_fn() -> ExtractFn:
+    try:
+        from rewards.answer_extraction import extract_answer
+    except ImportError as exc:
+        raise NotAvailableError(f"rewards.answer_extraction.extract_answer cannot be imported ({exc})") from None
+    return extract_answer
+
+
+@dataclass
+class ResponseResult:
+    """One graded response; a line of results.jsonl."""
+
+    pid: str
+    response_index: int
+    response: str
+    extracted: Optional[str]  # the answer as found in the response
+    prediction: Optional[str]  # after normalisation (multi_choice: the option letter when one matches)
+    extraction: str  # "rule" | "llm" | "none"
+    correct: bool
+    thought: bool  # contains <think>...</think>
+    think_well_formed: bool
+    response_chars: int
+    response_tokens: Optional[int]
+    answer: str
+    question_type: str
+    answer_type: str
+    category: str
+    task: str
+    skills: list[str] = field(default_factory=list)
+    family: Optional[str] = None
+    prompt: Optional[str] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ScoreResult:
+    records: list[ResponseResult]
+    metrics: dict[str, Any]
+
+
+def is_thought(response: str) -> bool:
+    """Whether the response contains a closed `<think>...</think>` block.
+
+    >>> is_thought("<think>a</think> 3"), is_thought("3")
+    (True, False)
+    """
+    return bool(_THOUGHT_RE.search(response))
+
+
+def is_well_formed_think(response: str) -> bool:
+    """One think block (after an optional judge block) and a non-empty answer after it.
+
+    >>> [is_well_formed_think(r) for r in ["<think>x</think> \\\\boxed{1}", "<think>x</think>", "<think>x"]]
+    [True, False, False]
+    """
+    return bool(_WELL_FORMED_RE.match(response))
+
+
+def normalize_prediction(extracted: Optional[str], sample: MathVistaSample) -> Optional[str]:
+    """MathVista normalisation: for multi_choice, an option letter or an option's text
+    becomes the letter; anything else is kept as is.
+
+    >>> s = MathVistaSample(pid="1", question="q", image="x", answer="blue", question_type="multi_choice",
+    ...                     answer_type="text", choices=["red", "blue"])
+    >>> normalize_prediction("Blue", s), normalize_prediction("(a)", s), normalize_prediction("pink", s)
+    ('B', 'A', 'pink')
+    """
+    if extracted is None or sample.question_type != "multi_choice" or not sample.choices:
+        return extracted
+    text = extracted.strip()
+    match = _OPTION_RE.match(text.upper()) if len(text) <= 4 else None
+    if match and LETTERS.index(match.group(1)) < len(sample.choices):
+        return match.group(1)
+    return choice_letter(text, sample.choices) or extracted
+
+
+def _as_response(item: ResponseIn) -> tuple[str, Optional[int], Optional[str]]:
+    if isinstance(item, str):
+        return item, None, None
+    tokens = item.get("response_tokens")
+    return str(item.get("response", "")), None if tokens is None else int(tokens), item.get("prompt")
+
+
+def score_response(sample: MathVistaSample, item: ResponseIn, index: int, grade_fn: GradeFn,
+                   extract_fn: ExtractFn, llm_extractor: Optional[LLMExtractor] = None) -> ResponseResult:
+    """Extract, normalise and grade one response to `sample`."""
+    response, tokens, prompt = _as_response(item)
+    extracted, how = extract_fn(response), "rule"
+    if extracted is None and llm_extractor is not None:
+        extracted, how = llm_extract(llm_extractor, sample, response), "llm"
+    if extracted is None:
+        how = "none"
+    prediction = normalize_prediction(extracted, sample)
+    correct = prediction is not None and bool(
+        grade_fn(prediction, sample.answer, answer_type=sample.answer_type, choices=sample.choices, precision=sample.precision)
+    )
+    skills = sample.metadata.get("skills") or []
+    return ResponseResult(
+        pid=sample.pid,
+        response_index=index,
+        response=response,
+        extracted=extracted,
+        prediction=prediction,
+        extraction=how,
+        correct=correct,
+        thought=is_thought(response),
+        think_well_formed=is_well_formed_think(response),
+        response_chars=len(response),
+        response_tokens=tokens,
+        answer=sample.answer,
+        question_type=sample.question_type,
+        answer_type=sample.answer_type,
+        category=sample.category,
+        task=sample.task,
+        skills=list(skills) if isinstance(skills, (list, tuple)) else [str(skills)],
+        family=sample.metadata.get("family"),
+        prompt=prompt,
+    )
+
+
+def score(samples: Sequence[MathVistaSample], responses: Mapping[str, Sequence[ResponseIn]], *,
+          grade_fn: Optional[GradeFn] = None, extract_fn: Optional[ExtractFn] = None,
+          llm_extractor: Optional[LLMExtractor] = None) -> ScoreResult:
+    """Grade every response of every sample. `responses[pid]` holds that sample's k responses.
+    Every sample needs at least one response and every pid must be a sample (DataError)."""
+    grade_fn = grade_fn or default_grade_fn()
+    extract_fn = extract_fn or default_extract_fn()
+    by_pid = {s.pid: s for s in samples}
+    missing = [s.pid for s in samples if not responses.get(s.pid)]
+    if missing:
+        raise DataError(
+            f"no response for {len(missing)} of {len(samples)} samples (first pid {missing[0]}); "
+            "generate them or score against the data file the responses came from"
+        )
+    extra = [pid for pid in responses if pid not in by_pid]
+    if extra:
+        raise DataError(f"responses for {len(extra)} unknown pids (first '{extra[0]}'); pass the data file they answer")
+    records = [
+        score_response(s, item, i, grade_fn, extract_fn, llm_extractor)
+        for s in samples
+        for i, item in enumerate(responses[s.pid])
+    ]
+    return ScoreResult(records=records, metrics=compute_metrics(records))
+
+
+# ---------------------------------------------------------------- aggregation
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from n samples with c correct: 1 - C(n-c, k) / C(n, k).
+
+    >>> pass_at_k(4, 1, 1), pass_at_k(4, 1, 4), pass_at_k(4, 0, 2), round(pass_at_k(4, 2, 2), 4)
+    (0.25, 1.0, 0.0, 0.8333)
+    """
+    if k > n:
+        raise ValueError(f"pass@{k} needs at least {k} samples, got {n}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def _ks(k_max: int) -> list[int]:
+    """Reported k values: powers of two up to k_max, and k_max itself."""
+    ks = {k_max}
+    k = 1
+    while k < k_max:
+        ks.add(k)
+        k *= 2
+    return sorted(ks)
+
+
+def _mean(values: Sequence[float]) -> Optional[float]:
+    return sum(values) / len(values) if values else None
+
+
+def _grouped(per_sample: dict[str, list[ResponseResult]], key: Callable[[ResponseResult], list[str]]) -> dict[str, dict]:
+    """{group: {"accuracy": mean of per-sample accuracy, "count": samples}}."""
+    groups: dict[str, list[float]] = defaultdict(list)
+    for recs in per_sample.values():
+        acc = sum(r.correct for r in recs) / len(recs)
+        for name in key(recs[0]):
+            groups[name].append(acc)
+    return {name: {"accuracy": sum(v) / len(v), "count": len(v)} for name, v in sorted(groups.items())}
+
+
+def compute_metrics(records: Sequence[ResponseResult]) -> dict[str, Any]:
+    """Aggregate graded responses (see the module doc for the definitions)."""
+    per_sample: dict[str, list[ResponseResult]] = defaultdict(list)
+    for r in records:
+        per_sample[r.pid].append(r)
+    if not per_sample:
+        raise DataError("nothing to score: no responses; check the data and responses files")
+    sample_acc = [sum(r.correct for r in recs) / len(recs) for recs in per_sample.values()]
+    n_min = min(len(recs) for recs in per_sample.values())
+    k_max = max(len(recs) for recs in per_sample.values())
+    thinking = [r for r in records if r.thought]
+    tried = [r for r in records if "<think>" in r.response or "</think>" in r.response]
+    tokens = [r.response_tokens for r in records if r.response_tokens is not None]
+    metrics: dict[str, Any] = {
+        "accuracy": _mean(sample_acc),
+        "num_samples": len(per_sample),
+        "num_responses": len(records),
+        "k": k_max,
+        "mean@k": _mean(sample_acc),
+        "pass@k": {
+            f"pass@{k}": _mean([pass_at_k(len(recs), sum(r.correct for r in recs), k) for recs in per_sample.values()])
+            for k in _ks(n_min)
+        },
+        "by_question_type": _grouped(per_sample, lambda r: [r.question_type]),
+        "by_answer_type": _grouped(per_sample, lambda r: [r.answer_type]),
+        "by_category": _grouped(per_sample, lambda r: [r.category]),
+        "by_task": _grouped(per_sample, lambda r: [r.task]),
+        "by_skill": _grouped(per_sample, lambda r: r.skills),
+        "answer_found_rate": _mean([r.extracted is not None for r in records]),
+        "llm_extraction_rate": _mean([r.extraction == "llm" for r in records]),
+        "think_rate": _mean([r.thought for r in records]),
+        "think_well_formed_rate": _mean([r.think_well_formed for r in tried]),
+        "accuracy_when_thinking": _mean([r.correct for r in thinking]),
+        "accuracy_when_direct": _mean([r.correct for r in records if not r.thought]),
+        "mean_response_chars": _mean([r.response_chars for r in records]),
+        "mean_response_tokens": _mean(tokens) if len(tokens) == len(records) else None,
+    }
+    if any(r.family for r in records):
+        metrics["by_family"] = _grouped(per_sample, lambda r: [r.family or "unknown"])
+    return metrics

@@ -1,0 +1,138 @@
+"""`sail-rl data {synth,filter,rejection-sample}`: make and curate MathVista-format data.
+
+    sail-rl data synth --out data/synth --n 2000 --seed 0 --split-eval 200
+    sail-rl data filter --data data.jsonl --results runs/eval/results.jsonl --out filtered.jsonl
+    sail-rl data rejection-sample --data data.jsonl --results runs/eval/results.jsonl --out cot.jsonl
+
+`filter` and `rejection-sample` read graded results (`results.jsonl` of `sail-rl eval`
+with k_samples > 1), or generate and grade them here with `--model DIR` (rollout engine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from sail_rl.errors import ConfigError, DataError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="data_command", metavar="ACTION")
+    sub.required = True
+    synth = sub.add_parser("synth", help="write a synthetic visual-math dataset (MathVista format, PNG images)")
+    synth.add_argument("--out", required=True, help="output folder (data.jsonl, eval.jsonl, images/, info.json)")
+    synth.add_argument("--n", type=int, required=True, help="number of training samples")
+    synth.add_argument("--seed", type=int, default=0, help="same seed -> byte-identical files (default 0)")
+    synth.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
+    synth.add_argument("--difficulty", default="mixed", help="1, 2, 3, a list like 1,2, or mixed (default)")
+    synth.add_argument("--split-eval", type=int, default=0, metavar="N", help="also write N held-out samples to eval.jsonl")
+    synth.add_argument("--families", default=None, help="comma-separated task families (default: all)")
+    synth.set_defaults(_data_run=_run_synth)
+
+    for name, helptext in (
+        ("filter", "keep prompts by pass rate (drop always-solved; optionally never-solved)"),
+        ("rejection-sample", "collect correct, well-formed thinking responses as CoT SFT records"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--data", required=True, help="MathVista-format data file")
+        p.add_argument("--out", required=True, help="output jsonl")
+        p.add_argument("--results", default=None, help="graded results.jsonl from 'sail-rl eval' (no model needed)")
+        p.add_argument("--model", default=None, help="generate the results with this model (needs the rollout engine)")
+        p.add_argument("--k", type=int, default=4, help="responses per prompt when generating (default 4)")
+        p.add_argument("--engine", choices=["vllm", "hf"], default="vllm", help="rollout engine for --model (default vllm)")
+        p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for --model (default 1.0)")
+        p.add_argument("--max-response-tokens", type=int, default=1024, help="response limit for --model (default 1024)")
+        p.add_argument("--image-root", default=None, help="image folder (default: the data file's folder)")
+        if name == "filter":
+            p.add_argument("--keep-all-correct", action="store_true", help="keep prompts the model always solves")
+            p.add_argument("--drop-all-wrong", action="store_true", help="drop prompts the model never solves")
+            p.set_defaults(_data_run=_run_filter)
+        else:
+            p.add_argument("--max-per-sample", type=int, default=1, help="CoT responses kept per prompt (default 1)")
+            p.set_defaults(_data_run=_run_rejection_sample)
+
+
+def run(args: argparse.Namespace) -> int:
+    return args._data_run(args)
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    from sail_rl.data.synth import generate_dataset
+
+    families = [f.strip() for f in args.families.split(",") if f.strip()] if args.families else None
+    info = generate_dataset(args.out, n=args.n, seed=args.seed, size_px=args.size, difficulty=args.difficulty,
+                            eval_n=args.split_eval, families=families)
+    counts = ", ".join(f"{split} {sum(c.values())}" for split, c in info["counts"].items())
+    print(f"wrote {counts} samples to {args.out} ({args.size}x{args.size} px, seed {args.seed})")
+    return 0
+
+
+def _generate_results(args: argparse.Namespace, samples: list) -> list[dict[str, Any]]:
+    """Graded results (results.jsonl dicts) of `args.k` thinking responses per sample from
+    `args.model`, generated with the rollout engine and graded like `sail-rl eval`."""
+    from eval import runner
+    from eval.scoring import score
+
+    cfg = runner.EvalConfig(model_path=args.model, data_files=[args.data], image_root=args.image_root, k_samples=args.k,
+                            temperature=args.temperature, max_response_tokens=args.max_response_tokens,
+                            engine=args.engine, prompt_mode="think")
+    cfg.validate()
+    responses = runner._generate(runner._make_engine(cfg), samples, cfg)
+    return [r.to_dict() for r in score(samples, responses).records]
+
+
+def _load_results(args: argparse.Namespace, samples: list) -> list[dict[str, Any]]:
+    if args.results is None and args.model is None:
+        raise ConfigError(f"'sail-rl data {args.data_command}' needs --results FILE (or --model PATH)")
+    if args.results is None:
+        return _generate_results(args, samples)
+    path = Path(args.results)
+    if not path.is_file():
+        raise DataError(f"results file not found: {path}; pass the results.jsonl written by 'sail-rl eval'")
+    results = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{lineno}: invalid JSON ({exc.msg}); pass the results.jsonl of 'sail-rl eval'") from None
+        if not isinstance(rec, dict) or "pid" not in rec or "correct" not in rec:
+            raise DataError(f"{path}:{lineno}: a result needs 'pid' and 'correct'; use results.jsonl from 'sail-rl eval'")
+        results.append(rec)
+    return results
+
+
+def _run_filter(args: argparse.Namespace) -> int:
+    from sail_rl.data.filtering import filter_by_pass_rate, pass_rate_table
+    from sail_rl.data.mathvista import load_samples, write_samples
+
+    samples = load_samples(args.data, args.image_root)
+    rates = pass_rate_table(_load_results(args, samples))
+    kept = filter_by_pass_rate(samples, rates, drop_all_correct=not args.keep_all_correct, drop_all_wrong=args.drop_all_wrong)
+    write_samples(kept, args.out)
+    print(f"kept {len(kept)} of {len(samples)} samples ({len(samples) - len(kept)} dropped by pass rate) -> {args.out}")
+    return 0
+
+
+def _run_rejection_sample(args: argparse.Namespace) -> int:
+    from sail_rl.data.filtering import select_correct_cot
+    from sail_rl.data.mathvista import load_samples
+
+    samples = load_samples(args.data, args.image_root)
+    responses: dict[str, list[str]] = defaultdict(list)
+    grades: dict[str, list[bool]] = defaultdict(list)
+    for r in _load_results(args, samples):
+        responses[str(r["pid"])].append(str(r.get("response", "")))
+        grades[str(r["pid"])].append(bool(r["correct"]))
+    out = Path(args.out)
+    records = select_correct_cot(samples, responses, grades, max_per_sample=args.max_per_sample, image_base=out.parent)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as f:
+        for rec in records:
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    print(f"wrote {len(records)} CoT records from {len(samples)} samples -> {out}")
+    return 0

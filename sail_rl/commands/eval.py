@@ -1,0 +1,47 @@
+"""`sail-rl eval RECIPE [section.key=value ...]`: score a model on a MathVista-format benchmark.
+
+    sail-rl eval recipes/eval_mathvista.yaml eval.k_samples=4 eval.temperature=0.7
+    sail-rl eval recipes/eval_mathvista.yaml --responses runs/gen/responses.jsonl   # score only
+    sail-rl eval eval.data_files=[data/synth/eval.jsonl] --responses resp.jsonl      # no recipe file
+    sail-rl eval recipes/eval_mathvista.yaml --print-config
+
+Writes results.jsonl, metrics.json, metrics.md and accuracy_by_category.png to eval.output_dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", nargs="?", default=None, help="YAML recipe with an 'eval:' section")
+    parser.add_argument("overrides", nargs="*", default=[], help="section.key=value overrides, e.g. eval.k_samples=4")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser.add_argument("--responses", default=None, metavar="FILE",
+                        help="score this responses jsonl instead of generating (sets eval.responses_file)")
+    parser.add_argument("--output-dir", default=None, help="where to write the report (sets eval.output_dir)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from eval.runner import EvalRecipe, evaluate
+    from sail_rl.config import dump_yaml, load_recipe
+
+    recipe, overrides = args.recipe, list(args.overrides)
+    if recipe is not None and "=" in recipe and not Path(recipe).is_file():
+        recipe, overrides = None, [recipe] + overrides  # only overrides, no recipe file
+    if args.responses:
+        overrides.append(f"eval.responses_file={args.responses}")
+    if args.output_dir:
+        overrides.append(f"eval.output_dir={args.output_dir}")
+    cfg = load_recipe(EvalRecipe, recipe, overrides)
+    if args.print_config:
+        print(dump_yaml(cfg), end="")
+        return 0
+    result = evaluate(cfg.eval)
+    m = result.metrics
+    print(
+        f"accuracy {m['accuracy']:.4f} on {m['num_samples']} samples (k={m['k']}, think rate {m['think_rate']:.2f}) "
+        f"-> {cfg.eval.output_dir}"
+    )
+    return 0

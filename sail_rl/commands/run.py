@@ -1,0 +1,68 @@
+"""`sail-rl run RECIPE [section.key=value ...]`: RL training (see sail_rl/rl/loop.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("recipe", help="YAML recipe, e.g. recipes/mathvista_grpo.yaml")
+    parser.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. run.total_steps=10")
+    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in run.output_dir")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved recipe and exit")
+    parser.add_argument("--address", default=None, help="join this Ray cluster (default: $RAY_ADDRESS or a local Ray)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sail_rl.config import dump_yaml, load_recipe
+    from sail_rl.errors import SailRLError
+    from sail_rl.rl.config import RunRecipe
+
+    recipe = load_recipe(RunRecipe, args.recipe, args.overrides)
+    if args.address:
+        recipe.resources.address = args.address
+    if args.print_config:
+        print(dump_yaml(recipe), end="")
+        return 0
+    summary = train(recipe, resume=args.resume, base_dir=str(Path(args.recipe).resolve().parent))
+    print(json.dumps({k: summary[k] for k in ("final_step", "eval_before", "eval_after") if k in summary}, indent=1))
+    return 0
+
+
+def train(recipe, resume: bool = False, base_dir: str | None = None) -> dict:
+    """Run RL from a resolved RunRecipe (used by the CLI, the pipeline and the demo)."""
+    from pathlib import Path
+
+    from sail_rl.config import dump_yaml
+    from sail_rl.data.mathvista import load_split
+    from sail_rl.errors import SailRLError
+    from sail_rl.model.builder import load_processor
+    from sail_rl.rl.loop import RLLoop, seed_everything
+    from sail_rl.rl.setup import check_model, local_components, ray_components
+    from sail_rl.trainer.checkpoint import latest_checkpoint
+
+    run_dir = Path(recipe.run.output_dir)
+    if not resume and latest_checkpoint(run_dir) is not None:
+        raise SailRLError(
+            f"{run_dir} already holds checkpoints; pass --resume to continue it or set run.output_dir to a new folder"
+        )
+    check_model(recipe.model.path)
+    seed_everything(recipe.run.seed)
+    train_set = load_split(recipe.data, "train")
+    held_out = load_split(recipe.data, "eval") if recipe.data.eval_files else []
+    if recipe.run.eval_max_samples is not None:
+        held_out = held_out[: recipe.run.eval_max_samples]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "recipe.yaml").write_text(dump_yaml(recipe))
+    processor = load_processor(recipe.model.path)
+    build = local_components if recipe.run.mode == "local" else ray_components
+    components = build(recipe, base_dir)
+    try:
+        loop = RLLoop(recipe, train_set, held_out, components.trainer, components.rollout, components.scorer,
+                      pad_token_id=processor.tokenizer.pad_token_id, image_size=processor.image_processor.image_size)
+        return loop.run(resume=resume)
+    finally:
+        components.close()

@@ -1,0 +1,77 @@
+"""Pass-rate filtering and rejection sampling, as pure functions over graded results.
+
+SAIL-VL2's RL data is filtered by pass@k of the current model: prompts it always solves
+teach nothing (dropped), and for reasoning data prompts it never solves are dropped too.
+Its think-fusion SFT takes CoT samples from rejection sampling: correct, well-formed
+thinking responses of the RL model. Generation happens elsewhere (`sail-rl eval` or the
+engine the lead wires into `sail-rl data filter/rejection-sample`); these functions only
+read its graded results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from sail_rl.data.mathvista import MathVistaSample, sample_to_record
+
+
+def _field(result: Any, name: str) -> Any:
+    return result[name] if isinstance(result, Mapping) else getattr(result, name)
+
+
+def pass_rate_table(results: Iterable[Any]) -> dict[str, float]:
+    """{pid: fraction of its responses graded correct} from results.jsonl lines (dicts) or
+    `eval.scoring.ResponseResult`s; each needs `pid` and `correct`.
+
+    >>> pass_rate_table([{"pid": "a", "correct": True}, {"pid": "a", "correct": False}, {"pid": "b", "correct": False}])
+    {'a': 0.5, 'b': 0.0}
+    """
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for r in results:
+        c = counts[str(_field(r, "pid"))]
+        c[0] += bool(_field(r, "correct"))
+        c[1] += 1
+    return {pid: right / total for pid, (right, total) in counts.items()}
+
+
+def filter_by_pass_rate(samples: Sequence[MathVistaSample], pass_rates: Mapping[str, float],
+                        drop_all_correct: bool = True, drop_all_wrong: bool = False) -> list[MathVistaSample]:
+    """Keep the samples worth training on. A sample with no pass rate (never evaluated) is kept.
+
+    >>> s = [MathVistaSample(pid=p, question="q", image="x", answer="1", question_type="free_form",
+    ...                      answer_type="integer") for p in "abc"]
+    >>> [x.pid for x in filter_by_pass_rate(s, {"a": 1.0, "b": 0.0, "c": 0.5}, drop_all_wrong=True)]
+    ['c']
+    """
+    kept = []
+    for s in samples:
+        rate = pass_rates.get(s.pid)
+        if rate is not None and ((drop_all_correct and rate >= 1.0) or (drop_all_wrong and rate <= 0.0)):
+            continue
+        kept.append(s)
+    return kept
+
+
+def select_correct_cot(samples: Sequence[MathVistaSample], responses: Mapping[str, Sequence[str]],
+                       grades: Mapping[str, Sequence[bool]], max_per_sample: int = 1,
+                       image_base: str | Path | None = None) -> list[dict[str, Any]]:
+    """Rejection sampling -> CoT SFT records: per sample, up to `max_per_sample` correct
+    responses that think in a well-formed way (shortest first), each as a MathVista record
+    whose `think_target` is that response (image path relative to `image_base` when given).
+    Samples with none are skipped.
+    """
+    from eval.scoring import is_well_formed_think
+
+    records = []
+    for s in samples:
+        texts, verdicts = responses.get(s.pid, ()), grades.get(s.pid, ())
+        good = sorted({t for t, ok in zip(texts, verdicts) if ok and is_well_formed_think(t)}, key=lambda t: (len(t), t))
+        for i, text in enumerate(good[:max_per_sample]):
+            pid = s.pid if max_per_sample == 1 else f"{s.pid}-cot{i}"
+            metadata = dict(s.metadata, sft_source="rejection_sampling")
+            chosen = dataclasses.replace(s, pid=pid, think_target=text, should_think=True, metadata=metadata)
+            records.append(sample_to_record(chosen, image_base))
+    return records

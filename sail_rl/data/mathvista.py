@@ -1,0 +1,283 @@
+"""MathVista-format records: one question about one image, with a checkable answer.
+
+A record (one jsonl line, one json list item or one parquet row) has the MathVista fields:
+
+    pid            str    unique id
+    question       str    the question alone (choices are listed separately)
+    image          str    image path, relative to the data file's folder (or `image_root`)
+    answer         str    the gold answer; for multi_choice the text of one choice (a letter
+                          "A".."Z" is accepted and turned into that choice's text)
+    question_type  "multi_choice" | "free_form"
+    answer_type    "integer" | "float" | "text" | "list"
+    choices        list[str] | null      required for multi_choice
+    precision      int | null            decimals for float answers
+    unit           str | null
+    metadata       dict   category, task, context, grade, skills, ... (kept as is)
+    query          str | null            MathVista's ready-made prompt (optional)
+    think_target, direct_target          SFT targets (optional, written by `sail-rl data synth`)
+    should_think   bool | null           whether thinking is worth it (optional, judging reward)
+
+Every problem is a `DataError` of one line: `file:line (pid P): what; how to fix`.
+jsonl and json are read with the standard library (so errors can name the line); parquet
+goes through `datasets` (offline, local files only) and errors name the row and pid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from sail_rl.errors import ConfigError, DataError
+
+ANSWER_TYPES = ("integer", "float", "text", "list")
+QUESTION_TYPES = ("multi_choice", "free_form")
+REQUIRED_FIELDS = ("pid", "question", "image", "answer", "question_type", "answer_type")
+LETTERS = string.ascii_uppercase
+
+
+@dataclass
+class MathVistaSample:
+    """One question; `image` is a resolved path. `source` says where it came from (`file:line`)."""
+
+    pid: str
+    question: str
+    image: str
+    answer: str
+    question_type: str
+    answer_type: str
+    choices: Optional[list[str]] = None
+    precision: Optional[int] = None
+    unit: Optional[str] = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    query: Optional[str] = None
+    think_target: Optional[str] = None
+    direct_target: Optional[str] = None
+    should_think: Optional[bool] = None
+    source: str = ""
+
+    @property
+    def answer_letter(self) -> Optional[str]:
+        """The gold option letter of a multi_choice sample, else None."""
+        if self.question_type != "multi_choice" or not self.choices:
+            return None
+        return choice_letter(self.answer, self.choices)
+
+    @property
+    def category(self) -> str:
+        return str(self.metadata.get("category", "unknown"))
+
+    @property
+    def task(self) -> str:
+        return str(self.metadata.get("task", "unknown"))
+
+
+def choice_letter(answer: str, choices: list[str]) -> Optional[str]:
+    """The letter of `answer` among `choices` (exact text first, then case/space-insensitive).
+
+    >>> choice_letter("blue", ["red", "blue"])
+    'B'
+    >>> choice_letter(" Blue ", ["red", "blue"]) is None, choice_letter("green", ["red"]) is None
+    (False, True)
+    """
+    if answer in choices:
+        return LETTERS[choices.index(answer)]
+    folded = [c.strip().lower() for c in choices]
+    key = answer.strip().lower()
+    return LETTERS[folded.index(key)] if key in folded else None
+
+
+@dataclass
+class DataConfig:
+    """Recipe section `data:`: which files to train and evaluate on and how to prompt them."""
+
+    train_files: list[str] = field(default_factory=list)
+    eval_files: list[str] = field(default_factory=list)
+    image_root: Optional[str] = None  # default: each data file's own folder
+    prompt_mode: Literal["think", "direct", "auto"] = "think"
+    rewrite_mc_to_free_form: bool = False  # SAIL-VL2 RL: ask for the option text, not the letter
+    max_samples: Optional[int] = None  # per split, after shuffling
+    shuffle: bool = True
+    seed: int = 0
+    check_images: bool = True  # open every image once at load time (PIL verify + load)
+
+    def validate(self) -> None:
+        if self.max_samples is not None and self.max_samples <= 0:
+            raise ConfigError(f"data.max_samples must be positive or null, got {self.max_samples}")
+
+
+# ---------------------------------------------------------------- reading files
+
+
+def _read_records(path: Path) -> list[tuple[str, dict]]:
+    """[(where, record)] from a jsonl / json / parquet file; `where` is `file:line` or `file:row`."""
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        out = []
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                out.append((f"{path}:{lineno}", json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{lineno}: invalid JSON ({exc.msg}); write one JSON object per line") from None
+        return out
+    if suffix == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg}); fix the file or export it as jsonl") from None
+        if isinstance(data, dict):  # MathVista's own json is {pid: record}
+            data = list(data.values())
+        if not isinstance(data, list):
+            raise DataError(f"{path}: expected a list of records or a {{pid: record}} mapping, got {type(data).__name__}")
+        return [(f"{path}:item {i}", rec) for i, rec in enumerate(data)]
+    if suffix == ".parquet":
+        import datasets  # heavy: only for parquet
+
+        table = datasets.load_dataset("parquet", data_files=str(path), split="train")
+        return [(f"{path}:row {i}", dict(rec)) for i, rec in enumerate(table)]
+    raise DataError(f"{path}: unsupported data file type '{suffix}'; use .jsonl, .json or .parquet")
+
+
+def _check_image(path: Path, where: str, shown: str) -> None:
+    from PIL import Image
+
+    if not path.is_file():
+        raise DataError(f"{where}: image '{shown}' not found at {path}; fix the path or set data.image_root")
+    try:
+        with Image.open(path) as img:
+            img.verify()  # structure; verify() leaves the file unusable, hence the reopen
+        with Image.open(path) as img:
+            img.load()  # pixels
+    except Exception as exc:  # PIL raises many types for broken files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{where}: image '{shown}' is corrupt ({reason}); re-export it as PNG/JPEG or drop the record") from None
+
+
+def _opt_str(value: Any) -> Optional[str]:
+    return None if value is None else str(value)
+
+
+def _parse_record(rec: dict, where: str, base_dir: Path, check_images: bool) -> MathVistaSample:
+    if not isinstance(rec, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(rec).__name__}; write one record per line")
+    if rec.get("pid") is not None:
+        where = f"{where} (pid {rec['pid']})"
+    for name in REQUIRED_FIELDS:
+        if rec.get(name) is None:
+            raise DataError(f"{where}: missing required field '{name}'; every record needs {', '.join(REQUIRED_FIELDS)}")
+    answer_type, question_type = str(rec["answer_type"]), str(rec["question_type"])
+    if answer_type not in ANSWER_TYPES:
+        raise DataError(f"{where}: unknown answer_type '{answer_type}'; use one of {', '.join(ANSWER_TYPES)}")
+    if question_type not in QUESTION_TYPES:
+        raise DataError(f"{where}: unknown question_type '{question_type}'; use one of {', '.join(QUESTION_TYPES)}")
+    choices = rec.get("choices")
+    if choices is not None:
+        if not isinstance(choices, (list, tuple)) or not choices:
+            raise DataError(f"{where}: 'choices' must be a non-empty list of strings or null, got {choices!r}")
+        choices = [str(c) for c in choices]
+    answer = str(rec["answer"])
+    if question_type == "multi_choice":
+        if not choices:
+            raise DataError(f"{where}: multi_choice question without 'choices'; add the options or use free_form")
+        if choice_letter(answer, choices) is None:
+            if len(answer) == 1 and answer in LETTERS[: len(choices)]:
+                answer = choices[LETTERS.index(answer)]  # a letter answer -> that option's text
+            else:
+                raise DataError(
+                    f"{where}: answer '{answer}' is not among the choices {choices}; "
+                    "make the answer the text of one choice (or its letter)"
+                )
+    precision = rec.get("precision")
+    image_rel = str(rec["image"])
+    image_path = Path(image_rel) if Path(image_rel).is_absolute() else base_dir / image_rel
+    if check_images:
+        _check_image(image_path, where, image_rel)
+    metadata = rec.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise DataError(f"{where}: 'metadata' must be an object, got {type(metadata).__name__}")
+    should_think = rec.get("should_think")
+    return MathVistaSample(
+        pid=str(rec["pid"]),
+        question=str(rec["question"]),
+        image=str(image_path),
+        answer=answer,
+        question_type=question_type,
+        answer_type=answer_type,
+        choices=choices,
+        precision=None if precision is None else int(precision),
+        unit=_opt_str(rec.get("unit")) or None,
+        metadata=dict(metadata),
+        query=_opt_str(rec.get("query")),
+        think_target=_opt_str(rec.get("think_target")),
+        direct_target=_opt_str(rec.get("direct_target")),
+        should_think=None if should_think is None else bool(should_think),
+        source=where,
+    )
+
+
+def load_samples(path: str | Path, image_root: str | Path | None = None, check_images: bool = True) -> list[MathVistaSample]:
+    """Read and check every record of one data file. Images resolve against `image_root`,
+    else the file's folder. Raises `DataError` (one line) on the first bad record."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}; check data.train_files / data.eval_files")
+    base_dir = Path(image_root) if image_root is not None else path.parent
+    samples, seen = [], {}
+    for where, rec in _read_records(path):
+        sample = _parse_record(rec, where, base_dir, check_images)
+        if sample.pid in seen:
+            raise DataError(f"{where}: duplicate pid '{sample.pid}' (first at {seen[sample.pid]}); make pids unique")
+        seen[sample.pid] = where
+        samples.append(sample)
+    return samples
+
+
+def load_split(cfg: DataConfig, split: Literal["train", "eval"]) -> list[MathVistaSample]:
+    """All files of one split, shuffled with `cfg.seed`, cut to `cfg.max_samples`, and
+    multi-choice rewritten to free-form when `cfg.rewrite_mc_to_free_form`."""
+    from sail_rl.data.prompts import rewrite_mc_to_free_form
+
+    files = cfg.train_files if split == "train" else cfg.eval_files
+    if not files:
+        raise ConfigError(f"data.{split}_files is empty; list at least one .jsonl/.json/.parquet file")
+    samples = [s for f in files for s in load_samples(f, cfg.image_root, cfg.check_images)]
+    if cfg.shuffle:
+        random.Random(cfg.seed).shuffle(samples)
+    if cfg.max_samples is not None:
+        samples = samples[: cfg.max_samples]
+    if cfg.rewrite_mc_to_free_form:
+        samples = [rewrite_mc_to_free_form(s) for s in samples]
+    return samples
+
+
+# ---------------------------------------------------------------- writing
+
+
+def sample_to_record(sample: MathVistaSample, image_base: str | Path | None = None) -> dict[str, Any]:
+    """A sample back to a MathVista record; `image` relative to `image_base` when given.
+    Optional fields that are None are left out, so records stay small."""
+    rec = dataclasses.asdict(sample)
+    rec.pop("source")
+    if image_base is not None:
+        try:
+            rec["image"] = str(Path(sample.image).resolve().relative_to(Path(image_base).resolve()))
+        except ValueError:
+            rec["image"] = str(Path(sample.image).resolve())
+    optional = ("choices", "precision", "unit", "query", "think_target", "direct_target", "should_think")
+    return {k: v for k, v in rec.items() if not (k in optional and v is None)}
+
+
+def write_samples(samples: list[MathVistaSample], path: str | Path) -> Path:
+    """Write samples as jsonl, image paths relative to the file's folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for s in samples:
+            f.write(json.dumps(sample_to_record(s, path.parent)) + "\n")
+    return path

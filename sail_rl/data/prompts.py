@@ -1,0 +1,138 @@
+"""From a sample to chat messages: question, listed choices, an answer hint and the mode's
+instruction. The system prompt stays empty; the image comes first in the user turn.
+
+    messages, images = build_prompt(sample, mode="think")
+    # [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "..."}]}], [PIL.Image]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Literal, Optional
+
+from sail_rl.data.mathvista import LETTERS, MathVistaSample
+
+PromptMode = Literal["think", "direct", "auto"]
+
+INSTRUCTIONS: dict[str, str] = {
+    "think": "Think step by step inside <think> </think>, then put the final answer in \\boxed{}.",
+    "direct": "Answer with the final answer in \\boxed{} directly.",
+    "auto": (
+        "If the question needs reasoning, think step by step inside <think> </think> first; "
+        "otherwise answer directly. Put the final answer in \\boxed{}."
+    ),
+}
+
+_INT_RE = re.compile(r"^[-+]?\d+$")
+_FLOAT_RE = re.compile(r"^[-+]?\d*\.(\d+)$")
+
+
+def _answer_hint(sample: MathVistaSample) -> Optional[str]:
+    if sample.question_type == "multi_choice":
+        return "Answer with the option's letter."
+    if sample.answer_type == "integer":
+        hint = "The answer is an integer"
+    elif sample.answer_type == "float":
+        places = sample.precision if sample.precision is not None else 1
+        hint = f"The answer is a number with {places} decimal place{'s' if places != 1 else ''}"
+    elif sample.answer_type == "list":
+        hint = "The answer is a list, e.g. [1, 2, 3]"
+    else:
+        return None if not sample.unit else f"Give the answer in {sample.unit}."
+    return hint + (f" (in {sample.unit})." if sample.unit else ".")
+
+
+def question_text(sample: MathVistaSample, mode: PromptMode = "think") -> str:
+    """The user text: question, choices "(A) .. (B) ..", answer hint, instruction.
+
+    >>> s = MathVistaSample(pid="1", question="Which bar is tallest?", image="x.png", answer="blue",
+    ...                     question_type="multi_choice", answer_type="text", choices=["red", "blue"])
+    >>> print(question_text(s, "direct"))
+    Which bar is tallest?
+    Choices: (A) red (B) blue
+    Answer with the option's letter.
+    Answer with the final answer in \\boxed{} directly.
+    """
+    if mode not in INSTRUCTIONS:
+        raise ValueError(f"prompt mode must be one of {', '.join(INSTRUCTIONS)}, got {mode!r}")
+    lines = [sample.question.strip()]
+    if sample.question_type == "multi_choice" and sample.choices:
+        lines.append("Choices: " + " ".join(f"({LETTERS[i]}) {c}" for i, c in enumerate(sample.choices)))
+    hint = _answer_hint(sample)
+    if hint:
+        lines.append(hint)
+    lines.append(INSTRUCTIONS[mode])
+    return "\n".join(lines)
+
+
+def _infer_answer_type(text: str) -> tuple[str, Optional[int]]:
+    if _INT_RE.match(text.strip()):
+        return "integer", None
+    match = _FLOAT_RE.match(text.strip())
+    if match:
+        return "float", len(match.group(1))
+    return "text", None
+
+
+def rewrite_mc_to_free_form(sample: MathVistaSample) -> MathVistaSample:
+    """Multiple choice -> free form (SAIL-VL2's RL data): the options stay visible as
+    candidate values, the answer becomes the option text, and the SFT targets box the text.
+
+    >>> s = MathVistaSample(pid="1", question="What angle is shown?", image="x.png", answer="90°",
+    ...                     question_type="multi_choice", answer_type="text", choices=["60°", "90°"],
+    ...                     direct_target="\\\\boxed{B}")
+    >>> r = rewrite_mc_to_free_form(s)
+    >>> r.question_type, r.answer, r.choices, r.direct_target
+    ('free_form', '90°', None, '\\\\boxed{90°}')
+    >>> print(r.question)
+    What angle is shown?
+    Candidate answers: 60°; 90°. Answer with the value itself, not a letter.
+    """
+    if sample.question_type != "multi_choice" or not sample.choices:
+        return sample
+    letter = sample.answer_letter
+    answer_type, precision = _infer_answer_type(sample.answer)
+    question = (
+        sample.question.rstrip()
+        + "\nCandidate answers: "
+        + "; ".join(sample.choices)
+        + ". Answer with the value itself, not a letter."
+    )
+
+    def rebox(target: Optional[str]) -> Optional[str]:
+        if target is None or letter is None:
+            return target
+        return target.replace(f"\\boxed{{{letter}}}", f"\\boxed{{{sample.answer}}}")
+
+    metadata = dict(sample.metadata, rewritten_from="multi_choice")
+    return dataclasses.replace(
+        sample,
+        question=question,
+        question_type="free_form",
+        answer_type=answer_type,
+        precision=precision,
+        choices=None,
+        query=None,
+        metadata=metadata,
+        think_target=rebox(sample.think_target),
+        direct_target=rebox(sample.direct_target),
+    )
+
+
+def build_prompt(sample: MathVistaSample, mode: PromptMode = "think", rewrite_mc: bool = False):
+    """(messages, images) for one sample: one user turn, image first, then the text.
+
+    `mode="auto"` leaves the think/direct choice to the model (thinking-fusion / judging).
+    Returns `([{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": str}]}],
+    [PIL.Image.Image in RGB])`.
+    """
+    from PIL import Image
+
+    if rewrite_mc:
+        sample = rewrite_mc_to_free_form(sample)
+    text = question_text(sample, mode)
+    with Image.open(sample.image) as img:
+        image = img.convert("RGB")
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+    return messages, [image]

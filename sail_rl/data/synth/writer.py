@@ -1,0 +1,156 @@
+"""Write a synthetic dataset: `data.jsonl` (+ `eval.jsonl`), `images/*.png`, `info.json`.
+
+Deterministic per seed: sample i of a split draws from its own `random.Random(f"{seed}:{split}:{i}")`
+(no global random state), families go round-robin, PNGs are written with fixed encoder
+settings and no timestamps, so the same arguments give byte-identical files. Held-out
+eval samples whose image equals a training image are redrawn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import random
+from pathlib import Path
+from typing import Any, Callable
+
+from sail_rl.data.synth.arith import make_arith_sum, make_arith_sum_float
+from sail_rl.data.synth.bars import make_bars_extreme, make_bars_value
+from sail_rl.data.synth.canvas import SynthItem
+from sail_rl.data.synth.clock import make_angle, make_clock_hour
+from sail_rl.data.synth.shapes import make_count_shapes
+from sail_rl.errors import ConfigError
+
+Maker = Callable[[random.Random, int, int], SynthItem]
+
+FAMILIES: dict[str, Maker] = {
+    "count_shapes": make_count_shapes,
+    "bars_extreme": make_bars_extreme,
+    "bars_value": make_bars_value,
+    "arith_sum": make_arith_sum,
+    "arith_sum_float": make_arith_sum_float,
+    "clock_hour": make_clock_hour,
+    "angle": make_angle,
+}
+MAX_REDRAWS = 50
+
+
+def parse_difficulty(text: str) -> list[int]:
+    """'2' -> [2], '1,3' -> [1, 3], 'mixed' -> [1, 2, 3].
+
+    >>> parse_difficulty("mixed"), parse_difficulty("1,3")
+    ([1, 2, 3], [1, 3])
+    """
+    if text == "mixed":
+        return [1, 2, 3]
+    try:
+        levels = sorted({int(t) for t in text.split(",")})
+    except ValueError:
+        levels = []
+    if not levels or any(level not in (1, 2, 3) for level in levels):
+        raise ConfigError(f"--difficulty must be 1, 2, 3, a list like 1,2 or 'mixed', got '{text}'")
+    return levels
+
+
+def think_target(item: SynthItem) -> str:
+    """`<think>` + the generator's own solution steps + `</think>` + the boxed answer."""
+    return "<think>\n" + " ".join(item.steps) + "\n</think>\n\\boxed{" + item.boxed + "}"
+
+
+def item_to_record(item: SynthItem, pid: str, image_rel: str, split: str) -> dict[str, Any]:
+    """A MathVista-format record (fixed key order, no timestamps)."""
+    width, height = item.image.size
+    return {
+        "pid": pid,
+        "question": item.question,
+        "image": image_rel,
+        "choices": item.choices,
+        "unit": None,
+        "precision": item.precision,
+        "answer": item.answer,
+        "question_type": item.question_type,
+        "answer_type": item.answer_type,
+        "metadata": {
+            "category": item.category,
+            "task": item.task,
+            "context": item.context,
+            "grade": "elementary school",
+            "skills": item.skills,
+            "source": "sail-rl-synth",
+            "family": item.family,
+            "difficulty": item.difficulty,
+            "language": "english",
+            "split": split,
+            "img_width": width,
+            "img_height": height,
+            "synth": item.truth,
+        },
+        "think_target": think_target(item),
+        "direct_target": "\\boxed{" + item.boxed + "}",
+        "should_think": item.should_think,
+    }
+
+
+def _png_bytes(item: SynthItem) -> bytes:
+    buf = io.BytesIO()
+    item.image.save(buf, format="PNG", optimize=False, compress_level=6)
+    return buf.getvalue()
+
+
+def _write_split(out: Path, split: str, n: int, seed: int, size_px: int, levels: list[int],
+                 families: list[str], avoid: set[bytes]) -> tuple[Path, set[bytes], dict[str, int]]:
+    """Generate n samples of one split; skip (redraw) images whose hash is in `avoid`."""
+    jsonl = out / ("data.jsonl" if split == "train" else "eval.jsonl")
+    hashes: set[bytes] = set()
+    counts: dict[str, int] = {}
+    with jsonl.open("w", encoding="utf-8") as f:
+        for i in range(n):
+            family = families[i % len(families)]
+            for attempt in range(MAX_REDRAWS):
+                rng = random.Random(f"{seed}:{split}:{i}:{attempt}")
+                item = FAMILIES[family](rng, size_px, rng.choice(levels))
+                png = _png_bytes(item)
+                digest = hashlib.sha256(png + item.question.encode()).digest()
+                if digest not in avoid:
+                    break
+            hashes.add(digest)
+            pid = f"{split}-{i:06d}"
+            image_rel = f"images/{pid}.png"
+            (out / image_rel).write_bytes(png)
+            f.write(json.dumps(item_to_record(item, pid, image_rel, split), ensure_ascii=False) + "\n")
+            counts[family] = counts.get(family, 0) + 1
+    return jsonl, hashes, counts
+
+
+def generate_dataset(out_dir: str | Path, n: int, seed: int = 0, size_px: int = 64, difficulty: str = "mixed",
+                     eval_n: int = 0, families: list[str] | None = None) -> dict[str, Any]:
+    """Write `n` training samples (and `eval_n` held-out ones) under `out_dir`; returns the
+    `info.json` content: arguments, files and per-family counts."""
+    families = list(families or FAMILIES)
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        raise ConfigError(f"unknown synth family '{unknown[0]}'; valid: {', '.join(FAMILIES)}")
+    if n <= 0 or eval_n < 0:
+        raise ConfigError(f"--n must be positive and --split-eval non-negative, got {n} and {eval_n}")
+    if not 32 <= size_px <= 512:
+        raise ConfigError(f"--size must be between 32 and 512 px, got {size_px}")
+    levels = parse_difficulty(difficulty)
+    out = Path(out_dir)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    train, train_hashes, train_counts = _write_split(out, "train", n, seed, size_px, levels, families, set())
+    info: dict[str, Any] = {
+        "generator": "sail-rl data synth",
+        "seed": seed,
+        "size_px": size_px,
+        "difficulty": levels,
+        "families": families,
+        "files": {"train": train.name},
+        "counts": {"train": train_counts},
+    }
+    if eval_n:
+        held, _, eval_counts = _write_split(out, "eval", eval_n, seed, size_px, levels, families, train_hashes)
+        info["files"]["eval"] = held.name
+        info["counts"]["eval"] = eval_counts
+    (out / "info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return info

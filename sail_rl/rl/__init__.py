@@ -1,0 +1,1 @@
+"""The RL loop: prompts -> rollouts -> rewards -> advantages -> update -> weight sync."""

@@ -1,0 +1,100 @@
+"""`RunRecipe`: everything `sail-rl run` reads, one dataclass per component.
+
+    model:     ModelConfig      (sail_rl/model/builder.py)   the policy checkpoint
+    data:      DataConfig       (sail_rl/data/mathvista.py)  train/eval files, prompt mode
+    rollout:   RolloutConfig    (rollouts/types.py)          engine, sampling, lengths
+    algorithm: AlgorithmConfig  (sail_rl/algorithms)         advantages, loss, KL, clip
+    trainer:   TrainerConfig    (sail_rl/trainer/config.py)  optimiser and batch sizes
+    rewards:   [RewardSpec]     (rewards/registry.py)        with reward_combine / reward_alpha
+    resources: ResourcesConfig  (below)                      Ray placement
+    run:       RunConfig        (below)                      steps, batch, eval, checkpoints, logging
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rewards.registry import RewardsConfig, RewardSpec
+from rollouts.types import RolloutConfig
+from sail_rl.algorithms import AlgorithmConfig
+from sail_rl.data.mathvista import DataConfig
+from sail_rl.errors import ConfigError
+from sail_rl.model.builder import ModelConfig
+from sail_rl.trainer.config import TrainerConfig
+
+
+@dataclass
+class ResourcesConfig:
+    """Where the actors go. Colocated: trainer and rollout share one placement-group bundle set."""
+
+    colocate: bool = True
+    num_trainer_workers: int = 1  # data-parallel ranks
+    trainer_cpus: float = 1.0
+    trainer_gpus: float = 0.0
+    rollout_cpus: float = 1.0  # per rollout worker (rollout.num_workers of them)
+    rollout_gpus: float = 0.0
+    reward_workers: int = 1
+    reward_cpus: float = 0.0  # reward actors mostly wait on judges: no reserved CPU by default
+    address: str | None = None  # Ray cluster address; None: $RAY_ADDRESS or a local Ray
+
+
+@dataclass
+class RunConfig:
+    output_dir: str = "runs/rl"
+    total_steps: int = 50
+    prompts_per_step: int = 16  # groups per update; each has rollout.rollouts_per_prompt samples
+    dynamic_sampling: bool = True  # DAPO: drop groups whose rewards are all equal, refill
+    max_refill_rounds: int = 3  # cap on extra generation rounds per step to refill the batch
+    eval_every_steps: int = 10  # 0: only before and after training
+    eval_before_training: bool = True
+    eval_max_samples: int | None = 100
+    save_every_steps: int = 10
+    keep_last_checkpoints: int = 2
+    loggers: list[str] = field(default_factory=lambda: ["jsonl", "tensorboard"])  # + "wandb"
+    wandb_project: str | None = None
+    progress_bar: bool = True
+    mode: Literal["ray", "local"] = "ray"  # local: everything in this process (debugging, tests)
+    seed: int = 0
+
+    def validate(self) -> None:
+        unknown = [x for x in self.loggers if x not in ("jsonl", "tensorboard", "wandb")]
+        if unknown:
+            raise ConfigError(f"run.loggers: unknown logger(s) {unknown}; use jsonl, tensorboard, wandb")
+        if self.prompts_per_step < 1 or self.total_steps < 1:
+            raise ConfigError("run.prompts_per_step and run.total_steps must be >= 1")
+
+
+@dataclass
+class RunRecipe:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    rewards: list[RewardSpec] = field(default_factory=lambda: [RewardSpec(name="accuracy", weight=0.9), RewardSpec(name="format", weight=0.1)])
+    reward_combine: Literal["weighted_sum", "sail_rl_product"] = "weighted_sum"
+    reward_alpha: float = 0.9
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def rewards_config(self, base_dir: str | None = None) -> RewardsConfig:
+        return RewardsConfig(list(self.rewards), self.reward_combine, self.reward_alpha, base_dir)
+
+    def validate(self) -> None:
+        self.rewards_config().validate()
+        if not self.data.train_files:
+            raise ConfigError("data.train_files is empty; point it at MathVista-format jsonl (sail-rl data synth makes some)")
+        if abs(self.trainer.temperature - self.rollout.temperature) > 1e-9 and self.rollout.temperature > 0:
+            raise ConfigError(
+                f"trainer.temperature ({self.trainer.temperature}) differs from rollout.temperature "
+                f"({self.rollout.temperature}); the trainer's log-probs must use the sampling temperature"
+            )
+        groups = self.run.prompts_per_step * self.rollout.rollouts_per_prompt
+        if self.trainer.mini_batch_size > groups:
+            raise ConfigError(
+                f"trainer.mini_batch_size ({self.trainer.mini_batch_size}) exceeds the rollouts per step "
+                f"({self.run.prompts_per_step} x {self.rollout.rollouts_per_prompt} = {groups}); lower it"
+            )
+        if self.algorithm.advantage_estimator in ("grpo", "dr_grpo", "rloo") and self.rollout.rollouts_per_prompt < 2:
+            raise ConfigError(f"{self.algorithm.advantage_estimator} needs rollout.rollouts_per_prompt >= 2 (a group)")

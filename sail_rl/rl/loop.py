@@ -1,0 +1,253 @@
+"""The RL loop, written against three handles so it runs the same with or without Ray.
+
+    trainer:  compute_log_probs(batch) / update(batch) / weights_for_sync() / state_dict() /
+              load_state_dict(state) / save_pretrained(dir)
+    rollout:  generate(requests, sampling) -> [Rollout] / update_weights(state_dict)
+    scorer:   submit([RewardInput]) -> future of rewards.ScoreResult
+
+One step: draw prompts -> n rollouts each -> rewards -> (dynamic sampling: drop groups
+whose rewards are all equal, draw more prompts, up to a cap) -> old log-probs -> advantages
+-> PPO update -> weight sync -> (eval, checkpoint). `sail_rl/rl/ray_layer.py` builds the
+handles as Ray actors; `local_components` builds them in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rewards import RewardInput
+from rollouts.types import GenerationRequest, SamplingConfig
+from sail_rl.algorithms import compute_advantages, compute_token_rewards
+from sail_rl.data.mathvista import MathVistaSample
+from sail_rl.data.prompts import build_prompt
+from sail_rl.rl.config import RunRecipe
+from sail_rl.rl.metrics import MetricsLogger, group_reward_metrics
+from sail_rl.rl.sampler import PromptSampler
+from sail_rl.trainer.batch import TrainBatch, collate
+from sail_rl.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+
+
+@dataclass
+class Group:
+    """The rollouts of one prompt and their rewards."""
+
+    index: int  # dataset index of the prompt
+    sample: MathVistaSample
+    rollouts: list
+    rewards: list[float]
+    components: dict[str, list] = field(default_factory=dict)
+
+    @property
+    def informative(self) -> bool:
+        return max(self.rewards) - min(self.rewards) > 1e-6
+
+
+class RLLoop:
+    def __init__(self, recipe: RunRecipe, train: list[MathVistaSample], held_out: list[MathVistaSample],
+                 trainer, rollout, scorer, pad_token_id: int, image_size: int):
+        self.recipe, self.train, self.held_out = recipe, train, held_out
+        self.trainer, self.rollout, self.scorer = trainer, rollout, scorer
+        self.pad_token_id, self.image_size = pad_token_id, image_size
+        self.run_dir = Path(recipe.run.output_dir)
+        self.sampler = PromptSampler(len(train), seed=recipe.run.seed, shuffle=recipe.data.shuffle)
+        self.sampling = recipe.rollout.sampling()
+        self.step = 0
+        self.logger: MetricsLogger | None = None
+
+    # ------------------------------------------------------------------ requests and rewards
+
+    def _requests(self, indices: list[int], samples: list[MathVistaSample], tag: str) -> list[GenerationRequest]:
+        out = []
+        for index, sample in zip(indices, samples):
+            messages, images = build_prompt(sample, self.recipe.data.prompt_mode, self.recipe.data.rewrite_mc_to_free_form)
+            out.append(GenerationRequest(messages=messages, images=images, request_id=f"{tag}-{index}", metadata={"index": index}))
+        return out
+
+    def _reward_inputs(self, sample: MathVistaSample, requests_text: str, rollouts, images) -> list[RewardInput]:
+        extra = {**sample.metadata, "pid": sample.pid, "should_think": sample.should_think, "question_type": sample.question_type}
+        return [
+            RewardInput(
+                prompt=requests_text, response=r.text, ground_truth=sample.answer, answer_type=sample.answer_type,
+                choices=sample.choices, precision=sample.precision, images=images,
+                extra={**extra, "response_tokens": r.num_response_tokens, "finish_reason": r.finish_reason},
+            )
+            for r in rollouts
+        ]
+
+    def _generate_groups(self, n_prompts: int) -> tuple[list[Group], dict[str, float]]:
+        """Draw `n_prompts` prompts, roll them out and score them (scoring overlaps generation)."""
+        indices = self.sampler.next(n_prompts)
+        samples = [self.train[i] for i in indices]
+        requests = self._requests(indices, samples, f"s{self.step}")
+        start = time.perf_counter()
+        rollouts = self.rollout.generate(requests, self.sampling)
+        gen_s = time.perf_counter() - start
+        by_request: dict[str, list] = {}
+        for r in rollouts:
+            by_request.setdefault(r.request_id, []).append(r)
+        futures = []
+        for request, index, sample in zip(requests, indices, samples):
+            group = by_request.get(request.request_id, [])
+            if not group:  # skipped (overlong prompt): counted by the engine
+                continue
+            inputs = self._reward_inputs(sample, request.messages[-1]["content"][-1]["text"], group, request.images)
+            futures.append((index, sample, group, self.scorer.submit(inputs)))
+        groups = []
+        reward_metrics: dict[str, float] = {}
+        for index, sample, group, future in futures:
+            result = future.result()
+            groups.append(Group(index, sample, group, list(result.totals), dict(result.components)))
+            for k, v in result.metrics.items():
+                reward_metrics[k] = reward_metrics.get(k, 0.0) + v / max(len(futures), 1)
+        timing = {"time/generate_s": gen_s, "time/reward_s": time.perf_counter() - start - gen_s}
+        tokens = sum(r.num_response_tokens for r in rollouts)
+        timing["perf/rollout_tokens_per_s"] = tokens / max(gen_s, 1e-9)
+        return groups, {**timing, **reward_metrics, "rollout/prompts_drawn": float(len(indices))}
+
+    def collect(self) -> tuple[list[Group], dict[str, float], list[int]]:
+        """A step's groups: with dynamic sampling, only informative ones, refilled up to a cap."""
+        cfg = self.recipe.run
+        kept: list[Group] = []
+        seen: list[Group] = []
+        metrics: dict[str, float] = {}
+        rounds = 0
+        while len(kept) < cfg.prompts_per_step and rounds <= (cfg.max_refill_rounds if cfg.dynamic_sampling else 0):
+            groups, m = self._generate_groups(cfg.prompts_per_step - len(kept) if rounds else cfg.prompts_per_step)
+            for k, v in m.items():
+                metrics[k] = metrics.get(k, 0.0) + v if k.startswith("time/") or k == "rollout/prompts_drawn" else v
+            seen.extend(groups)
+            kept.extend(g for g in groups if g.informative or not cfg.dynamic_sampling)
+            rounds += 1
+        metrics["rollout/generation_rounds"] = float(rounds)
+        metrics["rollout/kept_groups"] = float(min(len(kept), cfg.prompts_per_step))
+        metrics.update(group_reward_metrics(seen))
+        return kept[: cfg.prompts_per_step], metrics, [g.index for g in seen]
+
+    # ------------------------------------------------------------------ one update
+
+    def to_batch(self, groups: list[Group]) -> TrainBatch:
+        samples = []
+        for gid, group in enumerate(groups):
+            for rollout, reward in zip(group.rollouts, group.rewards):
+                samples.append(dict(
+                    prompt_ids=rollout.prompt_token_ids, response_ids=rollout.response_token_ids,
+                    response_logprobs=rollout.response_logprobs, pixel_values=rollout.pixel_values,
+                    group_id=gid, reward=reward,
+                ))
+        return collate(samples, self.pad_token_id, self.image_size)
+
+    def train_step(self) -> dict[str, float]:
+        start = time.perf_counter()
+        groups, metrics, drawn = self.collect()
+        if not groups:
+            metrics["actor/skipped_no_signal"] = 1.0
+            return {**metrics, "_drawn": drawn}
+        batch = self.to_batch(groups)
+        t0 = time.perf_counter()
+        self.trainer.compute_log_probs(batch)
+        metrics["time/log_probs_s"] = time.perf_counter() - t0
+        algo = self.recipe.algorithm
+        token_rewards, kl_metrics = compute_token_rewards(
+            algo, batch.rewards, batch.response_mask, log_probs=batch.old_log_probs, ref_log_probs=batch.ref_log_probs
+        )
+        batch.advantages, batch.returns = compute_advantages(
+            algo, batch.rewards, batch.group_ids, batch.response_mask, values=batch.old_values, token_level_rewards=token_rewards
+        )
+        metrics.update(kl_metrics)
+        metrics.update(self.trainer.update(batch))
+        t0 = time.perf_counter()
+        self.rollout.update_weights(self.trainer.weights_for_sync())
+        metrics["time/weight_sync_s"] = time.perf_counter() - t0
+        lengths = batch.response_mask.sum(dim=1)
+        metrics["response/length_mean"] = float(lengths.mean())
+        metrics["response/clip_ratio"] = float(sum(r.finish_reason == "length" for g in groups for r in g.rollouts) / len(lengths))
+        metrics["time/step_s"] = time.perf_counter() - start
+        metrics["perf/train_tokens_per_s"] = float(batch.attention_mask.sum()) / max(metrics.get("time/update_s", 1e-9), 1e-9)
+        return {**metrics, "_drawn": drawn}
+
+    # ------------------------------------------------------------------ eval, checkpoints, run
+
+    def evaluate(self) -> dict[str, float]:
+        from eval.scoring import score
+
+        if not self.held_out:
+            return {}
+        samples = self.held_out
+        requests = self._requests(list(range(len(samples))), samples, "eval")
+        greedy = SamplingConfig(rollouts_per_prompt=1, temperature=0.0, max_response_tokens=self.sampling.max_response_tokens)
+        start = time.perf_counter()
+        rollouts = self.rollout.generate(requests, greedy)
+        by_id = {r.request_id: r for r in rollouts}
+        responses = {
+            s.pid: [{"response": by_id[q.request_id].text, "response_tokens": by_id[q.request_id].num_response_tokens}]
+            for s, q in zip(samples, requests) if q.request_id in by_id
+        }
+        result = score([s for s in samples if s.pid in responses], responses)
+        m = result.metrics
+        out = {"eval/accuracy": float(m["accuracy"]), "time/eval_s": time.perf_counter() - start}
+        for key in ("think_rate", "think_well_formed_rate", "mean_response_chars"):
+            if isinstance(m.get(key), (int, float)):
+                out[f"eval/{key}"] = float(m[key])
+        return out
+
+    def save(self) -> Path:
+        state = {"sampler": self.sampler.state_dict(), "recipe_output_dir": str(self.run_dir)}
+        return save_checkpoint(
+            self.run_dir, self.step, self.trainer.state_dict(), state,
+            save_model=self.trainer.save_pretrained, keep_last=self.recipe.run.keep_last_checkpoints,
+        )
+
+    def resume(self) -> bool:
+        path = latest_checkpoint(self.run_dir)
+        if path is None:
+            return False
+        trainer_state, state = load_checkpoint(path)
+        self.trainer.load_state_dict(trainer_state)
+        self.sampler.load_state_dict(state["sampler"])
+        self.step = state["step"]
+        self.rollout.update_weights(self.trainer.weights_for_sync())
+        return True
+
+    def run(self, resume: bool = False) -> dict[str, Any]:
+        cfg = self.recipe.run
+        resumed = self.resume() if resume else False
+        self.logger = MetricsLogger(self.run_dir, cfg.loggers, truncate_after_step=self.step if resumed else 0,
+                                    wandb_project=cfg.wandb_project, total_steps=cfg.total_steps,
+                                    progress_bar=cfg.progress_bar, initial_step=self.step)
+        summary: dict[str, Any] = {"resumed_from_step": self.step if resumed else None}
+        if cfg.eval_before_training and not resumed:
+            before = self.evaluate()
+            summary["eval_before"] = before
+            self.logger.log(0, before)
+        while self.step < cfg.total_steps:
+            metrics = self.train_step()
+            self.step += 1
+            drawn = metrics.pop("_drawn")
+            if cfg.eval_every_steps and self.step % cfg.eval_every_steps == 0 and self.step < cfg.total_steps:
+                metrics.update(self.evaluate())
+            self.logger.log(self.step, metrics, prompts=drawn)
+            if cfg.save_every_steps and self.step % cfg.save_every_steps == 0 or self.step == cfg.total_steps:
+                self.save()
+        after = self.evaluate()
+        self.logger.log(self.step, after)
+        summary["eval_after"] = after
+        summary["final_step"] = self.step
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+        self.logger.close()
+        return summary
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

@@ -1,0 +1,55 @@
+"""Build the loop's three handles, in this process (`run.mode: local`) or as Ray actors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sail_rl.errors import SailRLError
+from sail_rl.rl.config import RunRecipe
+
+
+class Components:
+    def __init__(self, trainer, rollout, scorer, closers):
+        self.trainer, self.rollout, self.scorer = trainer, rollout, scorer
+        self._closers = closers
+
+    def close(self) -> None:
+        for close in self._closers:
+            try:
+                close()
+            except Exception:  # shutting down: best effort
+                pass
+
+
+def local_components(recipe: RunRecipe, base_dir: str | None) -> Components:
+    from rewards import ScoringPool
+    from rollouts.engine import make_engine
+    from sail_rl.trainer.worker import PolicyTrainer
+
+    trainer = PolicyTrainer(recipe.model.path, recipe.trainer, recipe.algorithm, total_steps=recipe.run.total_steps,
+                            dtype=recipe.model.dtype)
+    rollout = make_engine(recipe.rollout, recipe.model.path)
+    scorer = ScoringPool(recipe.rewards_config(base_dir), max_workers=max(1, recipe.resources.reward_workers), kind="thread")
+    return Components(trainer, rollout, scorer, [rollout.close, scorer.close])
+
+
+def ray_components(recipe: RunRecipe, base_dir: str | None) -> Components:
+    import ray
+
+    from rollouts.ray_workers import RolloutManager
+    from sail_rl.rl.ray_layer import RayRewardPool, RayTrainerGroup, placement, start_ray
+
+    start_ray(recipe.resources.address)
+    trainer_opts, rollout_opts = placement(recipe)
+    trainer = RayTrainerGroup(recipe, recipe.model.path, trainer_opts)
+    rollout = RolloutManager(recipe.rollout, recipe.model.path, actor_options=rollout_opts)
+    scorer = RayRewardPool(recipe, base_dir)
+    return Components(trainer, rollout, scorer, [rollout.close, ray.shutdown])
+
+
+def check_model(path: str) -> None:
+    if not (Path(path) / "config.json").is_file():
+        raise SailRLError(
+            f"model.path {path} has no checkpoint; make one with `sail-rl sft recipes/thinking_fusion_sft.yaml` "
+            f"or `sail-rl init-model --preset tiny --out {path}`"
+        )

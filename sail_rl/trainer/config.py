@@ -1,0 +1,52 @@
+"""`TrainerConfig`: the `trainer:` section of an RL recipe (the policy update side)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sail_rl.errors import ConfigError
+
+
+@dataclass
+class LoraConfig:
+    """PEFT LoRA on the LLM's linear layers; merged weights go to the rollout engine."""
+
+    enabled: bool = False
+    rank: int = 16
+    alpha: int = 32
+    dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+
+
+@dataclass
+class TrainerConfig:
+    learning_rate: float = 1e-6
+    weight_decay: float = 0.0
+    adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"
+    warmup_steps: int = 0
+    max_grad_norm: float = 1.0
+    ppo_epochs: int = 1  # passes over each step's rollouts
+    mini_batch_size: int = 64  # sequences per optimizer step (global, across data-parallel ranks)
+    micro_batch_size: int = 16  # sequences per forward/backward (per rank)
+    temperature: float = 1.0  # the rollout temperature: log-probs are of logits / temperature
+    freeze_vision: bool = True
+    freeze_projector: bool = False
+    gradient_checkpointing: bool = False
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    use_reference: bool | None = None  # None: when the algorithm needs it (kl_coef or kl_loss_coef > 0)
+    critic_learning_rate: float = 1e-5  # PPO with a critic (advantage_estimator: gae)
+    torch_threads: int | None = None  # CPU threads for the trainer process (None: all cores)
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.micro_batch_size > self.mini_batch_size:
+            raise ConfigError(
+                f"trainer.micro_batch_size ({self.micro_batch_size}) exceeds trainer.mini_batch_size "
+                f"({self.mini_batch_size}); lower micro_batch_size"
+            )
+        if self.learning_rate <= 0:
+            raise ConfigError(f"trainer.learning_rate must be > 0, got {self.learning_rate}")
+        if len(self.adam_betas) != 2:
+            raise ConfigError("trainer.adam_betas must be two numbers, e.g. [0.9, 0.999]")
