@@ -18,7 +18,6 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from sail_rl.config import dump_yaml, load_recipe
-    from sail_rl.errors import SailRLError
     from sail_rl.rl.config import RunRecipe
 
     recipe = load_recipe(RunRecipe, args.recipe, args.overrides)
@@ -38,7 +37,7 @@ def train(recipe, resume: bool = False, base_dir: str | None = None) -> dict:
 
     from sail_rl.config import dump_yaml
     from sail_rl.data.mathvista import load_split
-    from sail_rl.errors import SailRLError
+    from sail_rl.errors import ConfigError
     from sail_rl.model.builder import load_processor
     from sail_rl.rl.loop import RLLoop, seed_everything
     from sail_rl.rl.setup import check_model, local_components, ray_components
@@ -46,7 +45,7 @@ def train(recipe, resume: bool = False, base_dir: str | None = None) -> dict:
 
     run_dir = Path(recipe.run.output_dir)
     if not resume and latest_checkpoint(run_dir) is not None:
-        raise SailRLError(
+        raise ConfigError(
             f"{run_dir} already holds checkpoints; pass --resume to continue it or set run.output_dir to a new folder"
         )
     check_model(recipe.model.path)

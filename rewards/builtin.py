@@ -1,0 +1,224 @@
+"""Built-in rewards (registered names): format, accuracy, overlong, repetition,
+think_quality, judging, llm_verifier. Each takes `inputs: list[RewardInput]`.
+
+Responses look like `<think>reasoning</think>\\nThe answer is \\boxed{42}` (thinking mode),
+`\\boxed{42}` (direct mode), optionally preceded by `<judge>think</judge>` (SAIL-RL).
+"""
+
+from __future__ import annotations
+
+import re
+
+from sail_rl.errors import RewardError
+
+from rewards.answer_extraction import extract_answer, final_part, find_boxed
+from rewards.contract import RewardInput
+from rewards.grader import grade
+from rewards.judge import THINK_LABELS, client_for, think_quality_prompt, verifier_prompt
+from rewards.registry import register_reward
+
+_JUDGE_BLOCK_RE = re.compile(r"^\s*<judge>(.*?)</judge>", re.DOTALL)
+_THINK_WORDS = {"think", "thinking", "yes", "reason", "reasoning", "cot", "true", "1"}
+_DIRECT_WORDS = {"direct", "no", "answer", "no_think", "nothink", "false", "0"}
+# What may follow the final box: whitespace, a period, and closing math delimiters.
+_AFTER_BOX_RE = re.compile(r"^[\s.$]*(?:\\\]|\\\))?[\s.$]*$")
+
+
+def _one_final_box(text: str) -> bool:
+    boxes = find_boxed(text)
+    return (len(boxes) == 1 and text.count("\\boxed") + text.count("\\fbox") == 1
+            and bool(_AFTER_BOX_RE.match(text[boxes[0][1]:])))
+
+
+def _format_ok(response: str, mode: str) -> bool:
+    judge = _JUDGE_BLOCK_RE.match(response)
+    body = response[judge.end():] if judge else response
+    has_think = "<think>" in body or "</think>" in body
+    if mode == "direct" or (mode == "auto" and not has_think):
+        return not has_think and _one_final_box(body)
+    if not body.lstrip().startswith("<think>") or body.count("<think>") != 1 or body.count("</think>") != 1:
+        return False
+    thought, after = body.lstrip()[len("<think>"):].split("</think>", 1)
+    return bool(thought.strip()) and _one_final_box(after)
+
+
+@register_reward("format")
+def format_reward(inputs: list[RewardInput], mode: str = "think", **_: object) -> list[float]:
+    """1.0 when the response has the required layout, else 0.0.
+
+    mode="think": one non-empty `<think>...</think>` at the start (optionally after a
+    `<judge>...</judge>` block), then exactly one `\\boxed{}`, then only whitespace or a period.
+    mode="direct": no think block and exactly one box. mode="auto": either.
+
+    >>> r = lambda text, **kw: format_reward([RewardInput("q", text)], **kw)[0]
+    >>> r("<think>2+2=4</think>\\nThe answer is \\\\boxed{4}."), r("<think></think>\\\\boxed{4}")
+    (1.0, 0.0)
+    >>> r("<judge>think</judge><think>ok</think>\\\\boxed{4}"), r("\\\\boxed{4} and \\\\boxed{5}", mode="direct")
+    (1.0, 0.0)
+    >>> r("\\\\boxed{4}", mode="direct"), r("\\\\boxed{4}", mode="auto"), r("\\\\boxed{4} because", mode="auto")
+    (1.0, 1.0, 0.0)
+    """
+    if mode not in ("think", "direct", "auto"):
+        raise RewardError(f"reward 'format': mode must be think, direct or auto, got {mode!r}; fix its kwargs")
+    return [1.0 if _format_ok(x.response, mode) else 0.0 for x in inputs]
+
+
+@register_reward("accuracy")
+def accuracy_reward(inputs: list[RewardInput], timeout_s: float = 2.0, **_: object) -> list[float | None]:
+    """1.0 when the final answer grades equal to the ground truth; None without ground truth.
+
+    >>> accuracy_reward([RewardInput("q", "<think>..</think> \\\\boxed{\\\\frac12}", "0.5"),
+    ...                  RewardInput("q", "\\\\boxed{B}", "145°", choices=["120°", "145°"]),
+    ...                  RewardInput("q", "\\\\boxed{3}", "4"), RewardInput("q", "\\\\boxed{3}", None)])
+    [1.0, 1.0, 0.0, None]
+    """
+    return [
+        None if x.ground_truth is None else float(grade(
+            x.response, x.ground_truth, answer_type=x.answer_type, choices=x.choices,
+            precision=x.precision, timeout_s=timeout_s))
+        for x in inputs
+    ]
+
+
+def _length_tokens(x: RewardInput) -> int:
+    tokens = x.extra.get("response_tokens")
+    if tokens is None:
+        return len(x.response.split())
+    return int(tokens) if isinstance(tokens, (int, float)) else len(tokens)
+
+
+@register_reward("overlong")
+def overlong_reward(inputs: list[RewardInput], max_response_tokens: int = 4096,
+                    overlong_buffer_tokens: int = 1024, **_: object) -> list[float]:
+    """DAPO soft overlong punishment in [-1, 0].
+
+    0 up to max_response_tokens - overlong_buffer_tokens, then linear down to -1 at
+    max_response_tokens (and -1 past it). Length is `extra["response_tokens"]` (a count or
+    the token ids) when present, else whitespace-separated words.
+
+    >>> overlong_reward([RewardInput("q", "w " * n) for n in (5, 8, 9, 10, 30)],
+    ...                 max_response_tokens=10, overlong_buffer_tokens=4)
+    [0.0, -0.5, -0.75, -1.0, -1.0]
+    """
+    start = max_response_tokens - overlong_buffer_tokens
+    return [
+        max(-1.0, min(0.0, (start - _length_tokens(x)) / max(overlong_buffer_tokens, 1))) for x in inputs
+    ]
+
+
+@register_reward("repetition")
+def repetition_reward(inputs: list[RewardInput], ngram_size: int = 3, **_: object) -> list[float]:
+    """Minus the fraction of repeated word n-grams, in [-1, 0] (0 = no n-gram repeats).
+
+    >>> repetition_reward([RewardInput("q", "a b c d e f"), RewardInput("q", "a b a b a b a b"),
+    ...                    RewardInput("q", "too short")])
+    [0.0, -0.6666666666666667, 0.0]
+    """
+    scores = []
+    for x in inputs:
+        words = x.response.lower().split()
+        ngrams = [tuple(words[i:i + ngram_size]) for i in range(len(words) - ngram_size + 1)]
+        scores.append(-(1.0 - len(set(ngrams)) / len(ngrams)) if ngrams else 0.0)
+    return [s + 0.0 for s in scores]  # + 0.0 turns -0.0 into 0.0
+
+
+def parse_judge_decision(response: str) -> str | None:
+    """The `<judge>` decision at the start of a response: "think", "direct" or None.
+
+    "think" words: think, thinking, yes, reason, reasoning, cot; "direct" words: direct, no,
+    answer, no_think (case-insensitive, surrounding punctuation ignored).
+
+    >>> [parse_judge_decision(t) for t in ["<judge>Think</judge>...", "<judge> no </judge>", "<judge>?</judge>", "x"]]
+    ['think', 'direct', None, None]
+    """
+    match = _JUDGE_BLOCK_RE.match(response)
+    if not match:
+        return None
+    word = match.group(1).strip().strip(".!\"'`*").lower()
+    return "think" if word in _THINK_WORDS else "direct" if word in _DIRECT_WORDS else None
+
+
+def _label_decision(label: object) -> str | None:
+    if isinstance(label, bool):
+        return "think" if label else "direct"
+    if isinstance(label, (int, float)):
+        return "think" if label else "direct"
+    word = str(label).strip().lower() if label is not None else ""
+    return "think" if word in _THINK_WORDS else "direct" if word in _DIRECT_WORDS else None
+
+
+@register_reward("judging")
+def judging_reward(inputs: list[RewardInput], **_: object) -> list[float | None]:
+    """1.0 when the `<judge>` decision equals `extra["should_think"]`; None without a label.
+
+    The label may be a bool, 0/1, or a think/direct word; a missing or unreadable `<judge>`
+    block scores 0.0.
+
+    >>> judging_reward([RewardInput("q", "<judge>think</judge><think>..</think>", extra={"should_think": True}),
+    ...                 RewardInput("q", "<judge>think</judge>", extra={"should_think": "direct"}),
+    ...                 RewardInput("q", "\\\\boxed{1}", extra={"should_think": False}), RewardInput("q", "x")])
+    [1.0, 0.0, 0.0, None]
+    """
+    scores: list[float | None] = []
+    for x in inputs:
+        label = _label_decision(x.extra.get("should_think"))
+        scores.append(None if label is None else float(parse_judge_decision(x.response) == label))
+    return scores
+
+
+def split_thought(response: str) -> tuple[str, str] | None:
+    """(thought, answer part) of a thinking response; None when there is no closed think block.
+
+    >>> split_thought("<judge>think</judge><think> a </think> \\\\boxed{1}")
+    ('a', '\\\\boxed{1}')
+    """
+    body = _JUDGE_BLOCK_RE.sub("", response, count=1)
+    if "<think>" not in body or "</think>" not in body:
+        return None
+    thought = body.split("<think>", 1)[1].rsplit("</think>", 1)[0]
+    return thought.strip(), final_part(body).strip()
+
+
+@register_reward("think_quality")
+def think_quality_reward(inputs: list[RewardInput], **judge_kwargs: object) -> list[dict | None]:
+    """Judge's mean of three binary checks on the thought (coherence, grounding, consistency).
+
+    None for responses without a think block; 0.0 (and `parse_failed` 1.0) when the judge's
+    reply does not parse. `judge_kwargs` are `JudgeConfig` fields (base_url, model, ...).
+    """
+    client = client_for(dict(judge_kwargs), "think_quality")
+    todo = [(i, split_thought(x.response)) for i, x in enumerate(inputs)]
+    todo = [(i, parts) for i, parts in todo if parts is not None]
+    limit = client.config.max_response_chars
+    prompts = [think_quality_prompt(inputs[i].prompt, t, a, limit) for i, (t, a) in todo]
+    verdicts = client.judge(prompts, THINK_LABELS, [inputs[i].images for i, _ in todo]) if todo else []
+    scores: list[dict | None] = [None] * len(inputs)
+    for (i, _), verdict in zip(todo, verdicts):
+        if verdict is None:
+            scores[i] = {"score": 0.0, "parse_failed": 1.0}
+            continue
+        parts = {name.lower(): float(verdict[name]) for name in THINK_LABELS}
+        scores[i] = {"score": sum(parts.values()) / 3, **parts, "parse_failed": 0.0}
+    return scores
+
+
+@register_reward("llm_verifier")
+def llm_verifier_reward(inputs: list[RewardInput], **judge_kwargs: object) -> list[dict | None]:
+    """Judge's verdict: is the response's final answer equivalent to the ground truth?
+
+    For answers no rule can check. None without ground truth; 0.0 (and `parse_failed`
+    1.0) when the judge's reply does not end with exactly `VERDICT: YES` / `VERDICT: NO`.
+    """
+    client = client_for(dict(judge_kwargs), "llm_verifier")
+    todo = [i for i, x in enumerate(inputs) if x.ground_truth is not None]
+    limit = client.config.max_response_chars
+    prompts = [
+        verifier_prompt(inputs[i].prompt, str(inputs[i].ground_truth), final_part(inputs[i].response).strip()
+                        or extract_answer(inputs[i].response) or "", limit)
+        for i in todo
+    ]
+    verdicts = client.judge(prompts, ("VERDICT",), [inputs[i].images for i in todo]) if todo else []
+    scores: list[dict | None] = [None] * len(inputs)
+    for i, verdict in zip(todo, verdicts):
+        scores[i] = {"score": float(verdict["VERDICT"]) if verdict else 0.0, "parse_failed": float(verdict is None)}
+    return scores
