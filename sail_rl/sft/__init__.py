@@ -1,0 +1,25 @@
+"""Supervised fine-tuning for SAIL-VL: LongCoT and thinking-fusion cold starts.
+
+    from sail_rl.config import load_recipe
+    from sail_rl.sft import SFTRecipe, SFTTrainer
+    recipe = load_recipe(SFTRecipe, "recipes/thinking_fusion_sft.yaml", ["train.max_steps=50"])
+    summary = SFTTrainer(recipe).train(resume=False)
+
+Pieces: `config` (the recipe), `examples` (data sources, per-epoch mixtures, CoT records
+from rejection sampling), `masks` (exact loss masks, collator), `trainer` (the loop,
+checkpoints, resume), `checkpoint` (atomic HF-layout saves, LoRA merge), `format_eval`
+(greedy check of the think / direct formats). Heavy imports (torch, peft) stay in the
+submodules; importing this package is cheap.
+"""
+
+from sail_rl.sft.config import SFTRecipe
+
+__all__ = ["SFTRecipe", "SFTTrainer"]
+
+
+def __getattr__(name):
+    if name == "SFTTrainer":
+        from sail_rl.sft.trainer import SFTTrainer
+
+        return SFTTrainer
+    raise AttributeError(name)

@@ -1,0 +1,169 @@
+"""`SFTRecipe`: what `sail-rl sft RECIPE` loads. Sections: model, data, train, bootstrap, format_eval.
+
+Training keys follow TRL's `SFTConfig` names where one exists (`learning_rate`,
+`per_device_train_batch_size`, `gradient_accumulation_steps`, `lr_scheduler_type`,
+`warmup_ratio`, `max_steps`, `num_train_epochs`, `max_length`, `completion_only_loss`,
+`packing`, `save_steps`, `save_total_limit`, `logging_steps`, `bf16`, `seed`), so a TRL
+recipe reads the same here.
+
+>>> from sail_rl.config import from_dict
+>>> r = from_dict(SFTRecipe, {"data": {"sources": [{"path": "a.jsonl", "mode": "direct", "ratio": 0.9},
+...                                                {"path": "a.jsonl", "mode": "think", "ratio": 0.1}]}})
+>>> [(s.mode, s.ratio) for s in r.data.sources]
+[('direct', 0.9), ('think', 0.1)]
+>>> from_dict(SFTRecipe, {"train": {"packing": True}})
+Traceback (most recent call last):
+...
+sail_rl.errors.ConfigError: <dict>: train.packing is not supported: packing several image samples into one row would need per-sample attention masks and position ids that SAIL-VL's image splicing does not take, so the loss would not be exact; set train.packing=false
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+from sail_rl.errors import ConfigError
+from sail_rl.model.builder import ModelConfig
+
+LLM_LINEAR_LAYERS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@dataclass
+class SourceConfig:
+    """One entry of `data.sources`: a data file, the mode its targets are trained in, its share."""
+
+    path: str = ""
+    mode: Literal["think", "direct"] = "think"
+    ratio: float = 1.0  # share of each epoch, normalised over all sources
+    image_root: Optional[str] = None  # default: the data file's folder
+
+    def validate(self) -> None:
+        if not self.path:
+            raise ConfigError("data.sources[].path is empty; give a .jsonl/.json/.parquet file")
+        if self.ratio < 0:
+            raise ConfigError(f"data.sources[].ratio must be >= 0, got {self.ratio}")
+
+
+@dataclass
+class SFTDataConfig:
+    """Recipe section `data:`: the mixture. Each epoch draws round(ratio x samples_per_epoch)
+    samples from every source, deterministically from (train.seed, epoch)."""
+
+    sources: list[SourceConfig] = field(default_factory=list)
+    samples_per_epoch: Optional[int] = None  # None: the largest epoch in which no source repeats a sample
+    check_images: bool = False  # open every image at load time (slow on big sets)
+
+    def validate(self) -> None:
+        if self.sources and sum(s.ratio for s in self.sources) <= 0:
+            raise ConfigError("data.sources ratios sum to 0; give at least one source a positive ratio")
+        if self.samples_per_epoch is not None and self.samples_per_epoch <= 0:
+            raise ConfigError(f"data.samples_per_epoch must be positive or null, got {self.samples_per_epoch}")
+
+
+@dataclass
+class LoraSection:
+    """Recipe section `train.lora:`: PEFT LoRA on the LLM's linear layers (merged on final save)."""
+
+    enabled: bool = False
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=lambda: list(LLM_LINEAR_LAYERS))
+
+    def validate(self) -> None:
+        if self.r <= 0:
+            raise ConfigError(f"train.lora.r must be positive, got {self.r}")
+
+
+@dataclass
+class SFTTrainConfig:
+    """Recipe section `train:`."""
+
+    output_dir: str = "runs/tiny-sft"  # final model here; checkpoints in output_dir/checkpoint-STEP
+    learning_rate: float = 2e-3
+    max_steps: int = -1  # -1: num_train_epochs decides
+    num_train_epochs: float = 1.0
+    per_device_train_batch_size: int = 16
+    gradient_accumulation_steps: int = 1
+    lr_scheduler_type: Literal["cosine", "linear", "constant"] = "cosine"
+    warmup_ratio: float = 0.05
+    warmup_steps: int = 0  # > 0 overrides warmup_ratio
+    weight_decay: float = 0.0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    bf16: Optional[bool] = None  # None: bf16 autocast on GPU, fp32 on CPU
+    max_length: int = 2048  # tokens per sample, image tokens included; longer samples are an error
+    completion_only_loss: bool = True  # False: loss on every non-image, non-pad token
+    assistant_turns: Literal["all", "last"] = "all"  # which assistant turns of a conversation are supervised
+    packing: bool = False
+    freeze_vision_tower: bool = False
+    freeze_projector: bool = False
+    lora: LoraSection = field(default_factory=LoraSection)
+    torch_num_threads: Optional[int] = None  # CPU intra-op threads; None: torch's default. 1 on shared small CPUs
+    logging_steps: int = 10
+    save_steps: int = 0  # 0: only the final save
+    save_total_limit: int = 2  # checkpoints kept (the newest)
+
+    def validate(self) -> None:
+        if self.packing:
+            raise ConfigError(
+                "train.packing is not supported: packing several image samples into one row would need per-sample "
+                "attention masks and position ids that SAIL-VL's image splicing does not take, so the loss would not "
+                "be exact; set train.packing=false"
+            )
+        for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "max_length", "logging_steps"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ConfigError(f"train.max_steps must be positive or -1 (use num_train_epochs), got {self.max_steps}")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"train.learning_rate must be positive, got {self.learning_rate}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.save_total_limit < 1:
+            raise ConfigError(f"train.save_total_limit must be >= 1, got {self.save_total_limit}")
+
+
+@dataclass
+class BootstrapConfig:
+    """Recipe section `bootstrap:`: create what is missing, for demos and the cold start.
+
+    If `model.path` has no model, write `model_preset` there (random init). If the first
+    data source file is missing, write a synthetic set of `synth_n` samples (+ `synth_eval_n`
+    held out in eval.jsonl) into its folder with `sail-rl data synth`'s generator.
+    """
+
+    model_preset: Optional[str] = None
+    model_seed: int = 0
+    synth_n: int = 0  # 0: never generate data
+    synth_eval_n: int = 0
+    synth_seed: int = 0
+
+
+@dataclass
+class FormatEvalConfig:
+    """Recipe section `format_eval:`: after training, greedy-generate held-out prompts per mode
+    and report well-formed think %, direct-skip % and accuracy (written to format_eval.json)."""
+
+    data_file: Optional[str] = None  # None: skip
+    samples_per_mode: int = 50
+    modes: list[Literal["think", "direct"]] = field(default_factory=lambda: ["think", "direct"])
+    max_new_tokens: int = 96
+    batch_size: int = 25
+
+
+@dataclass
+class SFTRecipe:
+    """What `sail-rl sft RECIPE` loads."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: SFTDataConfig = field(default_factory=SFTDataConfig)
+    train: SFTTrainConfig = field(default_factory=SFTTrainConfig)
+    bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
+    format_eval: FormatEvalConfig = field(default_factory=FormatEvalConfig)
+
+    def require_sources(self) -> None:
+        if not self.data.sources:
+            raise ConfigError("data.sources is empty; list files like {path: data/synth/data.jsonl, mode: think, ratio: 1.0}")

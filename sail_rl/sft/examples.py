@@ -1,0 +1,205 @@
+"""SFT examples (a conversation + its images + a mode), loaded from data files, and the
+per-epoch mixture of several sources.
+
+A data file is MathVista format (`sail_rl.data.mathvista`): the prompt comes from the
+data package's `build_prompt(sample, mode)` (the same prompt `sail-rl eval` uses, the
+mode's instruction inside the user turn, no system turn) and the assistant turn is the
+record's `think_target` (mode think) or `direct_target` (mode direct). A jsonl line may
+instead carry a whole conversation: `{"id": ..., "messages": [{"role", "content"}...],
+"images": ["a.png", ...]}` (content as in `render_chat`: a string or typed parts).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Sequence
+
+from sail_rl.errors import DataError
+
+Mode = Literal["think", "direct"]
+
+
+@dataclass
+class SFTExample:
+    """One training conversation. `images` are PIL images or paths, one per image part, in order."""
+
+    uid: str
+    messages: list[dict]
+    images: list[Any] = field(default_factory=list)
+    mode: Mode = "think"
+
+
+def sample_to_example(sample, mode: Mode) -> SFTExample:
+    """A `MathVistaSample` with SFT targets -> the prompt of `build_prompt` + the target turn."""
+    from sail_rl.data.prompts import build_prompt
+
+    target = sample.think_target if mode == "think" else sample.direct_target
+    if target is None and mode == "direct":
+        target = "\\boxed{" + (sample.answer_letter or sample.answer) + "}"
+    if target is None:
+        raise DataError(f"{sample.source}: no think_target for a think-mode source; add it or use mode: direct")
+    messages, images = build_prompt(sample, mode=mode)
+    messages = messages + [{"role": "assistant", "content": target}]
+    return SFTExample(uid=f"{sample.pid}:{mode}", messages=messages, images=list(images), mode=mode)
+
+
+def _is_conversation_file(path: Path) -> bool:
+    if path.suffix.lower() != ".jsonl":
+        return False
+    with path.open(encoding="utf-8") as f:
+        first = next((line for line in f if line.strip()), "")
+    try:
+        return "messages" in json.loads(first)
+    except json.JSONDecodeError:
+        return False
+
+
+def _load_conversations(path: Path, mode: Mode, image_root: Optional[str]) -> list[SFTExample]:
+    base = Path(image_root) if image_root else path.parent
+    out = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{where}: invalid JSON ({exc.msg}); write one JSON object per line") from None
+        messages = rec.get("messages")
+        if not isinstance(messages, list) or not any(m.get("role") == "assistant" for m in messages):
+            raise DataError(f"{where}: 'messages' needs at least one assistant turn to train on")
+        images = [str(p if Path(p).is_absolute() else base / p) for p in rec.get("images", [])]
+        out.append(SFTExample(uid=str(rec.get("id", f"{path.name}:{lineno}")), messages=messages, images=images,
+                              mode=rec.get("mode", mode)))
+    return out
+
+
+class SourceData:
+    """The examples of one `data.sources` entry, built lazily (images open on first use)."""
+
+    def __init__(self, path: str, mode: Mode, image_root: Optional[str] = None, check_images: bool = False):
+        from sail_rl.data.mathvista import load_samples
+
+        self.path, self.mode = Path(path), mode
+        if not self.path.is_file():
+            raise DataError(f"data file not found: {self.path}; check data.sources[].path (or set bootstrap.synth_n)")
+        if _is_conversation_file(self.path):
+            self._examples: list[Optional[SFTExample]] = _load_conversations(self.path, mode, image_root)
+            self._samples = None
+        else:
+            self._samples = load_samples(self.path, image_root, check_images)
+            self._examples = [None] * len(self._samples)
+
+    def __len__(self) -> int:
+        return len(self._examples)
+
+    def __getitem__(self, index: int) -> SFTExample:
+        if self._examples[index] is None:
+            self._examples[index] = sample_to_example(self._samples[index], self.mode)
+        return self._examples[index]
+
+
+# ---------------------------------------------------------------- mixture
+
+
+def mixture_counts(ratios: Sequence[float], total: int) -> list[int]:
+    """Samples per source in an epoch of `total`: shares of `ratios`, largest remainder, summing to `total`.
+
+    >>> mixture_counts([0.9, 0.1], 25)  # 22.5 / 2.5: ties go to the earlier source
+    [23, 2]
+    >>> mixture_counts([1, 1, 1], 10)
+    [4, 3, 3]
+    """
+    norm = sum(ratios)
+    exact = [r / norm * total for r in ratios]
+    counts = [int(x) for x in exact]
+    by_remainder = sorted(range(len(ratios)), key=lambda i: (-round(exact[i] - counts[i], 9), i))
+    for i in by_remainder[: total - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def default_epoch_size(sizes: Sequence[int], ratios: Sequence[float]) -> int:
+    """The largest epoch in which no source repeats a sample: min over sources of size / share.
+
+    >>> default_epoch_size([2000, 2000], [0.9, 0.1])
+    2222
+    """
+    norm = sum(ratios)
+    return int(min(size / (r / norm) for size, r in zip(sizes, ratios) if r > 0) + 1e-9)
+
+
+def epoch_plan(sizes: Sequence[int], ratios: Sequence[float], epoch: int, seed: int,
+               samples_per_epoch: Optional[int] = None) -> list[tuple[int, int]]:
+    """The (source, index) pairs of one epoch, in training order; a function of (seed, epoch) only.
+
+    Each source gives `mixture_counts(...)[i]` samples: a fresh permutation of its indices
+    (cycled when it has fewer), then the whole epoch is shuffled.
+
+    >>> plan = epoch_plan([5, 5], [0.8, 0.2], epoch=0, seed=0, samples_per_epoch=10)
+    >>> sum(1 for s, _ in plan if s == 1), plan == epoch_plan([5, 5], [0.8, 0.2], 0, 0, 10)
+    (2, True)
+    """
+    total = samples_per_epoch or default_epoch_size(sizes, ratios)
+    plan: list[tuple[int, int]] = []
+    for source, (size, count) in enumerate(zip(sizes, mixture_counts(ratios, total))):
+        if count and not size:
+            raise DataError(f"data source {source} is empty but its ratio asks for {count} samples per epoch")
+        rng = random.Random(f"{seed}:{epoch}:{source}")
+        picked: list[int] = []
+        while len(picked) < count:
+            order = list(range(size))
+            rng.shuffle(order)
+            picked.extend(order[: count - len(picked)])
+        plan.extend((source, i) for i in picked)
+    random.Random(f"{seed}:{epoch}:mix").shuffle(plan)
+    return plan
+
+
+# ---------------------------------------------------------------- rejection sampling -> CoT records
+
+
+def cot_sft_records(pairs: Sequence[tuple[Any, str]], image_base: str | Path | None = None) -> list[dict]:
+    """(MathVistaSample, correct CoT response) pairs -> MathVista records whose `think_target`
+    is that response: a file of them is a `mode: think` source of `sail-rl sft`.
+
+    The response must be `<think>...</think>` then an answer with a `\\boxed{}`; pids get
+    `-cot{i}` suffixes when one sample has several responses.
+
+    >>> from sail_rl.data.mathvista import MathVistaSample
+    >>> s = MathVistaSample(pid="7", question="q", image="/d/x.png", answer="3", question_type="free_form", answer_type="integer")
+    >>> [(r["pid"], r["think_target"]) for r in cot_sft_records([(s, "<think>1+2</think> \\\\boxed{3}")])]
+    [('7', '<think>1+2</think> \\\\boxed{3}')]
+    """
+    import dataclasses
+
+    from sail_rl.data.mathvista import sample_to_record
+    from sail_rl.sft.masks import split_think
+
+    seen: dict[str, int] = {}
+    for sample, _ in pairs:
+        seen[sample.pid] = seen.get(sample.pid, 0) + 1
+    index: dict[str, int] = {}
+    records = []
+    for sample, response in pairs:
+        think, answer = split_think(response.strip())
+        if not think or "\\boxed{" not in answer:
+            raise DataError(f"pid {sample.pid}: CoT response is not <think>...</think> + \\boxed{{}}: {response[:60]!r}")
+        i = index[sample.pid] = index.get(sample.pid, -1) + 1
+        pid = sample.pid if seen[sample.pid] == 1 else f"{sample.pid}-cot{i}"
+        metadata = dict(sample.metadata, sft_source="rejection_sampling")
+        chosen = dataclasses.replace(sample, pid=pid, think_target=response.strip(), should_think=True, metadata=metadata)
+        records.append(sample_to_record(chosen, image_base))
+    return records
+
+
+def write_jsonl(records: Sequence[dict], path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for rec in records:
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    return path

@@ -1,0 +1,271 @@
+"""`SFTTrainer`: a small supervised fine-tuning loop for SAIL-VL, following TRL's conventions.
+
+Why not TRL's `SFTTrainer` itself (1.16 is installed)? Three constraints decided it:
+- exact loss masks with images: TRL's VLM path builds labels in its own collator from a
+  chat template it renders itself and masks by "assistant_masks" from a jinja
+  `{% generation %}` template; SAIL-VL's ChatML + image-slot expansion lives in our
+  processor, and our segment-wise tokenisation (`masks.py`) gives the exact positions by
+  construction. With `skip_prepare_dataset` we would bypass all of TRL's SFT logic anyway.
+- deterministic per-epoch mixtures and an exact resume (same weights as a straight run):
+  HF Trainer's resume skips batches of a sampler it re-creates, and the mixture would need
+  a custom sampler with epoch hooks; here the data position is (epoch, index) into a plan
+  that is a pure function of (seed, epoch).
+- speed on 2 CPU cores: no dataloader workers, accelerate or callbacks; a step of the tiny
+  model is ~30 ms, dominated by the forward/backward.
+What is kept from TRL: the config names (see config.py), `completion_only_loss`, the loss
+as a token mean over the supervised tokens of the whole accumulated batch (TRL's
+`num_items_in_batch`), and its logging keys (loss, grad_norm, learning_rate, num_tokens,
+mean_token_accuracy, epoch).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+import torch.nn.functional as F
+
+from sail_rl.config import dump_yaml
+from sail_rl.errors import ConfigError
+from sail_rl.sft import checkpoint as ckpt
+from sail_rl.sft.config import SFTRecipe
+from sail_rl.sft.examples import SourceData, default_epoch_size, epoch_plan
+from sail_rl.sft.masks import IGNORE_INDEX, SFTCollator, tokenize_example
+
+
+def masked_lm_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+    """Summed next-token cross-entropy over supervised positions.
+
+    logits [batch, seq, vocab], labels [batch, seq] (-100: ignored). Returns
+    (loss summed over supervised tokens, number of them, number predicted right by argmax).
+    """
+    shift_logits = logits[:, :-1].float()
+    shift_labels = labels[:, 1:]
+    loss = F.cross_entropy(shift_logits.reshape(-1, shift_logits.shape[-1]), shift_labels.reshape(-1),
+                           ignore_index=IGNORE_INDEX, reduction="sum")
+    mask = shift_labels != IGNORE_INDEX
+    correct = int(((shift_logits.argmax(-1) == shift_labels) & mask).sum())
+    return loss, int(mask.sum()), correct
+
+
+def lr_lambda(kind: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    """Linear warm-up, then cosine / linear decay to 0 or constant (as transformers' schedulers)."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / max(1, warmup_steps)
+        if kind == "constant":
+            return 1.0
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        if kind == "linear":
+            return max(0.0, 1.0 - progress)
+        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+    return factor
+
+
+def use_bf16(flag: Optional[bool]) -> bool:
+    if flag is None:
+        return torch.cuda.is_available()
+    if flag and not torch.cuda.is_available():
+        raise ConfigError("train.bf16=true needs a GPU; leave it null (auto) or false on a CPU")
+    return flag
+
+
+class SFTTrainer:
+    """Build the model, the data and the optimiser from a recipe; `train()` runs to the end.
+
+    `self.step` counts optimiser steps; the data position is (`self.epoch`, `self.position`),
+    the next index into `epoch_plan(..., epoch)`.
+    """
+
+    def __init__(self, recipe: SFTRecipe, log: Callable[[str], None] = print):
+        from sail_rl.model.builder import load_processor
+
+        recipe.require_sources()
+        self.recipe, self.cfg, self.log = recipe, recipe.train, log
+        self.output_dir = Path(self.cfg.output_dir)
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.bf16 = use_bf16(self.cfg.bf16)
+        if self.cfg.torch_num_threads:
+            torch.set_num_threads(self.cfg.torch_num_threads)
+        self.processor = load_processor(recipe.model.path)
+        self.sources = [SourceData(s.path, s.mode, s.image_root, recipe.data.check_images) for s in recipe.data.sources]
+        self.ratios = [s.ratio for s in recipe.data.sources]
+        sizes = [len(s) for s in self.sources]
+        self.epoch_size = recipe.data.samples_per_epoch or default_epoch_size(sizes, self.ratios)
+        self.batches_per_epoch = self.epoch_size // self.cfg.per_device_train_batch_size
+        if self.batches_per_epoch < self.cfg.gradient_accumulation_steps:
+            raise ConfigError(f"an epoch has {self.epoch_size} samples, fewer than one optimiser step needs; "
+                              "lower train.per_device_train_batch_size or add data")
+        steps_per_epoch = self.batches_per_epoch // self.cfg.gradient_accumulation_steps
+        self.total_steps = self.cfg.max_steps if self.cfg.max_steps > 0 else max(1, int(steps_per_epoch * self.cfg.num_train_epochs))
+        self.collator = SFTCollator(self.processor.tokenizer.pad_token_id)
+        self._features: dict[tuple[int, int], dict] = {}
+        self._pixels: dict = {}
+        self._plan_epoch, self._plan = -1, []
+        self.step, self.epoch, self.position = 0, 0, 0
+        self.model = self._build_model(recipe.model.path)
+        self._build_optimizer()
+
+    # ------------------------------------------------------------------ setup
+
+    def _build_model(self, path: str):
+        from sail_rl.model.builder import load_model
+
+        torch.manual_seed(self.cfg.seed)
+        model = load_model(path, self.recipe.model.dtype, self.recipe.model.attn_implementation)
+        if self.recipe.model.gradient_checkpointing:
+            model.language_model.gradient_checkpointing_enable()
+        model.vision_model.requires_grad_(not self.cfg.freeze_vision_tower)
+        model.projector.requires_grad_(not self.cfg.freeze_projector)
+        if self.cfg.lora.enabled:
+            from peft import LoraConfig, get_peft_model
+
+            model.language_model.requires_grad_(False)
+            lora = self.cfg.lora
+            pattern = r"language_model\..*\.(" + "|".join(lora.target_modules) + r")$"
+            model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                                     target_modules=pattern))
+        return model.to(self.device).train()
+
+    def _build_optimizer(self) -> None:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise ConfigError("nothing to train: every parameter is frozen; unfreeze a tower or enable train.lora")
+        self.optimizer = torch.optim.AdamW(params, lr=self.cfg.learning_rate, weight_decay=self.cfg.weight_decay,
+                                           betas=(self.cfg.adam_beta1, self.cfg.adam_beta2),
+                                           fused=self.device.type == "cuda")
+        warmup = self.cfg.warmup_steps or int(self.cfg.warmup_ratio * self.total_steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_lambda(self.cfg.lr_scheduler_type, warmup, self.total_steps))
+
+    # ------------------------------------------------------------------ data
+
+    def _feature(self, source: int, index: int) -> dict:
+        key = (source, index)
+        if key not in self._features:
+            self._features[key] = tokenize_example(
+                self.sources[source][index], self.processor, self.cfg.assistant_turns, self.cfg.completion_only_loss,
+                self.cfg.max_length, self._pixels, self.recipe.model.max_tiles)
+        return self._features[key]
+
+    def next_batch(self) -> list[tuple[int, int]]:
+        """The (source, index) pairs of the next micro-batch; advances the data position."""
+        size = self.cfg.per_device_train_batch_size
+        if self.position + size > self.batches_per_epoch * size:
+            self.epoch, self.position = self.epoch + 1, 0
+        if self._plan_epoch != self.epoch:
+            sizes = [len(s) for s in self.sources]
+            self._plan = epoch_plan(sizes, self.ratios, self.epoch, self.cfg.seed, self.epoch_size)
+            self._plan_epoch = self.epoch
+        picked = self._plan[self.position: self.position + size]
+        self.position += size
+        return picked
+
+    # ------------------------------------------------------------------ training
+
+    def _forward_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int, int, torch.Tensor]:
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        labels = batch.pop("labels")
+        moe = getattr(self.model.config.get_text_config(), "num_experts", None)
+        extra = {"output_router_logits": True} if moe else {}
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.bf16):
+            out = self.model(**batch, **extra)
+        loss_sum, n_tokens, n_correct = masked_lm_loss_sum(out.logits, labels)
+        aux = getattr(out, "aux_loss", None)
+        aux = torch.zeros((), device=self.device) if aux is None else aux
+        return loss_sum, n_tokens, n_correct, aux
+
+    def train_step(self) -> dict[str, float]:
+        """One optimiser step over `gradient_accumulation_steps` micro-batches.
+
+        loss = sum of token losses / supervised tokens of the whole step (+ MoE aux loss).
+        """
+        micro = [self.collator([self._feature(s, i) for s, i in self.next_batch()])
+                 for _ in range(self.cfg.gradient_accumulation_steps)]
+        n_items = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro)
+        aux_coef = getattr(self.model.config.get_text_config(), "router_aux_loss_coef", 0.0) or 0.0
+        total_loss, total_correct, total_tokens = 0.0, 0, 0
+        for batch in micro:
+            total_tokens += int(batch["attention_mask"].sum())
+            loss_sum, _, n_correct, aux = self._forward_loss(batch)
+            loss = loss_sum / max(1, n_items) + aux_coef * aux / len(micro)
+            loss.backward()
+            total_loss += float(loss_sum.detach())
+            total_correct += n_correct
+        grad_norm = torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad],
+                                                   self.cfg.max_grad_norm)
+        lr = self.scheduler.get_last_lr()[0]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        return {"loss": total_loss / max(1, n_items), "grad_norm": float(grad_norm), "learning_rate": lr,
+                "num_tokens": total_tokens, "mean_token_accuracy": total_correct / max(1, n_items)}
+
+    def train(self, resume: bool = False) -> dict[str, Any]:
+        """Run to `total_steps`; checkpoint every `save_steps`; save the final model. Returns a summary."""
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self.resume()
+        self.log(f"sft: {self.total_steps} steps, epoch of {self.epoch_size} samples, batch "
+                 f"{self.cfg.per_device_train_batch_size}x{self.cfg.gradient_accumulation_steps}, "
+                 f"{'bf16' if self.bf16 else 'fp32'} on {self.device}, from step {self.step}")
+        start, tokens, last = time.perf_counter(), 0, {}
+        with (self.output_dir / "log.jsonl").open("a", encoding="utf-8") as log_file:
+            while self.step < self.total_steps:
+                metrics = self.train_step()
+                tokens += metrics["num_tokens"]
+                if self.step % self.cfg.logging_steps == 0 or self.step == self.total_steps:
+                    last = dict(metrics, step=self.step, epoch=round(self.epoch + self.position / self.epoch_size, 4),
+                                num_tokens=tokens, elapsed_s=round(time.perf_counter() - start, 2))
+                    log_file.write(json.dumps(last) + "\n")
+                    log_file.flush()
+                    self.log("  " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in last.items()))
+                if self.cfg.save_steps and self.step % self.cfg.save_steps == 0 and self.step < self.total_steps:
+                    self.save_checkpoint()
+        config_text = dump_yaml(self.recipe)
+        ckpt.save_final(self.output_dir, self.model, self.processor, {"sft_recipe.yaml": config_text})
+        return {"steps": self.step, "train_s": round(time.perf_counter() - start, 2), "last": last,
+                "output_dir": str(self.output_dir)}
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def trainer_state(self) -> dict[str, Any]:
+        trainable = {k: v.detach().cpu() for k, v in self.model.named_parameters() if v.requires_grad}
+        return {"step": self.step, "epoch": self.epoch, "position": self.position, "seed": self.cfg.seed,
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "rng": ckpt.rng_state(), "trainable": trainable if self.cfg.lora.enabled else None}
+
+    def save_checkpoint(self) -> Path:
+        return ckpt.save_checkpoint(self.output_dir, self.step, self.model, self.processor, self.trainer_state(),
+                                    self.cfg.save_total_limit)
+
+    def resume(self) -> Optional[Path]:
+        """Load the newest complete checkpoint of output_dir: weights, optimizer, scheduler, RNG, position."""
+        path = ckpt.latest_checkpoint(self.output_dir)
+        if path is None:
+            self.log(f"sft: --resume: no checkpoint in {self.output_dir}; starting from step 0")
+            return None
+        state = torch.load(path / ckpt.TRAINER_STATE, map_location="cpu", weights_only=False)
+        if state["seed"] != self.cfg.seed:
+            raise ConfigError(f"{path}: written with train.seed={state['seed']}, resuming with {self.cfg.seed}; use the same seed")
+        if self.cfg.lora.enabled:
+            unexpected = self.model.load_state_dict(state["trainable"], strict=False).unexpected_keys
+            if unexpected:
+                raise ConfigError(f"{path}: LoRA weights {unexpected[:2]} do not fit this model; resume with the same train.lora")
+        else:
+            self.model = self._build_model(str(path))
+            self._build_optimizer()
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        ckpt.set_rng_state(state["rng"])
+        self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
+        self.log(f"sft: resumed from {path} (step {self.step}, epoch {self.epoch}, position {self.position})")
+        return path
+

@@ -1,0 +1,110 @@
+"""The SFT loop: loss falls, LoRA merges exactly, checkpoints are atomic, resume is bit-exact."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from sail_rl.errors import ConfigError
+from sail_rl.sft import checkpoint as ckpt
+from sail_rl.sft.trainer import SFTTrainer, lr_lambda
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+def _weights(path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(path / "model.safetensors"))
+
+
+def test_loss_falls_on_a_fixed_batch(make_recipe):
+    trainer = SFTTrainer(make_recipe(lr_scheduler_type="constant", warmup_steps=0), log=_quiet)
+    fixed = trainer.next_batch()
+    trainer.next_batch = lambda: fixed
+    losses = [trainer.train_step()["loss"] for _ in range(6)]
+    assert losses[-1] < 0.7 * losses[0], losses
+    assert trainer.step == 6
+
+
+def test_frozen_towers_do_not_change(make_recipe):
+    trainer = SFTTrainer(make_recipe(freeze_vision_tower=True, freeze_projector=True), log=_quiet)
+    vision = {k: v.clone() for k, v in trainer.model.vision_model.state_dict().items()}
+    embed = trainer.model.get_input_embeddings().weight.clone()
+    trainer.train_step()
+    assert all(torch.equal(v, trainer.model.vision_model.state_dict()[k]) for k, v in vision.items())
+    assert not torch.equal(embed, trainer.model.get_input_embeddings().weight)
+
+
+def test_lora_merged_checkpoint_matches_adapter_model(make_recipe, tmp_path):
+    from peft import PeftModel
+
+    from sail_rl.model.builder import load_model
+
+    trainer = SFTTrainer(make_recipe(lora={"enabled": True, "r": 4}, max_steps=3, learning_rate=1e-2), log=_quiet)
+    assert isinstance(trainer.model, PeftModel)
+    assert all("lora_" in n for n, p in trainer.model.named_parameters() if p.requires_grad and "language_model" in n)
+    summary = trainer.train()
+    batch = trainer.collator([trainer._feature(s, i) for s, i in trainer.next_batch()])
+    batch.pop("labels")
+    trainer.model.eval()
+    with torch.no_grad():
+        adapter_logits = trainer.model(**batch).logits
+        merged = load_model(summary["output_dir"]).eval()
+        merged_logits = merged(**batch).logits
+    assert not any("lora" in k for k in _weights(trainer.output_dir))
+    torch.testing.assert_close(merged_logits, adapter_logits, atol=1e-5, rtol=1e-5)
+
+
+def test_checkpoints_are_atomic_and_pruned(make_recipe):
+    trainer = SFTTrainer(make_recipe(max_steps=4, save_steps=1, save_total_limit=2), log=_quiet)
+    trainer.train()
+    out = trainer.output_dir
+    assert [p.name for p in ckpt.list_checkpoints(out)] == ["checkpoint-2", "checkpoint-3"]
+    (out / "checkpoint-9.tmp").mkdir()  # a save that crashed half-way
+    assert ckpt.latest_checkpoint(out).name == "checkpoint-3"
+    assert (out / "config.json").is_file() and not (out / ".final.tmp").exists()
+    from sail_rl.model.builder import load_model, load_processor
+
+    load_model(out / "checkpoint-3"), load_processor(out / "checkpoint-3")  # the HF layout load_model reads
+
+
+def test_resume_gives_the_same_weights_as_a_straight_run(make_recipe):
+    straight = SFTTrainer(make_recipe("straight", max_steps=4, save_steps=2, gradient_accumulation_steps=2), log=_quiet)
+    straight.train()
+    resumed_dir = straight.output_dir.parent / "resumed"
+    resumed_dir.mkdir()
+    shutil.copytree(straight.output_dir / "checkpoint-2", resumed_dir / "checkpoint-2")
+    resumed = SFTTrainer(make_recipe("resumed", max_steps=4, save_steps=2, gradient_accumulation_steps=2), log=_quiet)
+    resumed.train(resume=True)
+    assert (resumed.step, resumed.epoch, resumed.position) == (straight.step, straight.epoch, straight.position)
+    a, b = _weights(straight.output_dir), _weights(resumed_dir)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_with_another_seed_is_refused(make_recipe):
+    first = SFTTrainer(make_recipe("s", max_steps=2, save_steps=1), log=_quiet)
+    first.train()
+    with pytest.raises(ConfigError, match="train.seed"):
+        SFTTrainer(make_recipe("s", max_steps=2, save_steps=1, seed=1), log=_quiet).train(resume=True)
+
+
+def test_cosine_schedule_warms_up_then_decays():
+    f = lr_lambda("cosine", warmup_steps=2, total_steps=10)
+    assert [round(f(s), 3) for s in (0, 1, 2, 6, 10)] == [0.5, 1.0, 1.0, 0.5, 0.0]
+
+
+def test_moe_step_adds_the_router_aux_loss(tiny_moe_dir, make_recipe):
+    import dataclasses
+
+    recipe = make_recipe(max_steps=1)
+    recipe.model = dataclasses.replace(recipe.model, path=str(tiny_moe_dir))
+    trainer = SFTTrainer(recipe, log=_quiet)
+    batch = trainer.collator([trainer._feature(s, i) for s, i in trainer.next_batch()])
+    _, n_tokens, _, aux = trainer._forward_loss(batch)
+    assert n_tokens > 0 and float(aux.detach()) > 0
+    assert trainer.train_step()["loss"] > 0
