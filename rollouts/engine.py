@@ -1,0 +1,134 @@
+"""The rollout-engine interface, its registry, and the prompt preparation every engine shares.
+
+An engine turns `GenerationRequest`s into `Rollout`s and takes new weights from the trainer:
+
+    engine = make_engine(RolloutConfig(engine="vllm"), "runs/tiny")
+    rollouts = engine.generate(requests, SamplingConfig(rollouts_per_prompt=8))
+    engine.update_weights(policy.state_dict())   # or an iterator of (name, tensor), or a PEFT model
+
+Built-in engines: "vllm" (rollouts/vllm_engine.py) and "hf" (rollouts/hf_engine.py, transformers
+generate). A user engine registers itself with `@register_engine("name")`.
+
+>>> sorted(n for n in ("vllm", "hf") if n in BUILTIN_ENGINES)
+['hf', 'vllm']
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from typing import Callable, Iterable, Protocol, runtime_checkable
+
+import torch
+
+from rollouts.types import GenerationRequest, Rollout, RolloutConfig, SamplingConfig
+from sail_rl.errors import ConfigError, DataError, SailRLError
+
+log = logging.getLogger(__name__)
+
+# Tokens that only the processor may write: a response containing one would corrupt the next
+# forward (an <IMG_CONTEXT> without an image feature). Engines ban them when sampling.
+PLACEHOLDER_TOKENS = ("<img>", "</img>", "<IMG_CONTEXT>", "<image>")
+
+
+@runtime_checkable
+class RolloutEngine(Protocol):
+    def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[Rollout]: ...
+
+    def update_weights(self, weights) -> None:
+        """weights: a SAIL-VL state dict, an iterator of (name, tensor), or a (PEFT) model."""
+
+    def sleep(self) -> None: ...
+
+    def wake(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+ENGINES: dict[str, Callable[[RolloutConfig, str], RolloutEngine]] = {}
+BUILTIN_ENGINES = {"vllm": "rollouts.vllm_engine", "hf": "rollouts.hf_engine"}
+
+
+def register_engine(name: str):
+    """Class decorator: make an engine available as `rollout.engine: <name>`."""
+
+    def wrap(cls):
+        if name in ENGINES and ENGINES[name] is not cls:
+            raise ConfigError(f"rollout engine '{name}' is registered twice ({ENGINES[name].__name__}, {cls.__name__})")
+        ENGINES[name] = cls
+        return cls
+
+    return wrap
+
+
+def make_engine(cfg: RolloutConfig, model_dir: str) -> RolloutEngine:
+    """The engine `cfg.engine` on the SAIL-VL checkpoint in `model_dir`."""
+    if cfg.engine not in ENGINES and cfg.engine in BUILTIN_ENGINES:
+        importlib.import_module(BUILTIN_ENGINES[cfg.engine])
+    if cfg.engine not in ENGINES:
+        valid = sorted(set(ENGINES) | set(BUILTIN_ENGINES))
+        raise ConfigError(f"unknown rollout.engine '{cfg.engine}'; choose one of {', '.join(valid)}")
+    return ENGINES[cfg.engine](cfg, str(model_dir))
+
+
+# ---------------------------------------------------------------- prompt preparation
+
+
+@dataclass
+class PreparedPrompt:
+    request: GenerationRequest
+    prompt_token_ids: list[int]  # image slots expanded
+    pixel_values: torch.Tensor | None  # [tiles, 3, S, S]
+    num_image_tiles: int
+
+
+def banned_token_ids(tokenizer) -> list[int]:
+    """Ids of the image-placeholder tokens present in the vocabulary (never sampled)."""
+    vocab = tokenizer.get_vocab()
+    return sorted(vocab[t] for t in PLACEHOLDER_TOKENS if t in vocab)
+
+
+def prepare_prompts(
+    processor, requests: Iterable[GenerationRequest], cfg: RolloutConfig
+) -> tuple[list[PreparedPrompt], list[str]]:
+    """Render, expand and tokenise each request; drop (or raise on) prompts that do not fit.
+
+    A prompt fits when it has at most `max_prompt_tokens` tokens after image-slot expansion and
+    leaves room for one response token in `max_model_len`. Returns (prepared, skipped request ids).
+    """
+    prepared, skipped = [], []
+    limit = min(cfg.max_prompt_tokens, cfg.max_model_len - 1)
+    for i, req in enumerate(requests):
+        rid = req.request_id or f"#{i}"
+        text = processor.apply_chat_template(req.messages, thinking=req.thinking)
+        try:
+            feats = processor([text], images=[list(req.images)] if req.images else None, padding=False)
+        except (ValueError, OSError) as exc:
+            raise DataError(f"request {rid}: cannot build the prompt ({exc})") from None
+        ids = feats["input_ids"][0].tolist()
+        if len(ids) > limit:
+            msg = (f"request {rid}: prompt has {len(ids)} tokens after image expansion, over the limit of {limit} "
+                   "(rollout.max_prompt_tokens / max_model_len); lower max_tiles or raise max_prompt_tokens")
+            if cfg.on_overlong_prompt == "raise":
+                raise DataError(msg)
+            log.warning("skipped %s", msg)
+            skipped.append(rid)
+            continue
+        tiles = int(feats["image_tiles_per_sample"][0])
+        pixels = feats["pixel_values"] if tiles else None
+        prepared.append(PreparedPrompt(req, ids, pixels, tiles))
+    return prepared, skipped
+
+
+def check_model_dir(model_dir: str) -> None:
+    from pathlib import Path
+
+    if not (Path(model_dir) / "config.json").is_file():
+        raise SailRLError(f"no SAIL-VL model at {model_dir} (config.json missing); pass a directory from `sail-rl init-model`")
+
+
+__all__ = [
+    "RolloutEngine", "register_engine", "make_engine", "ENGINES", "PreparedPrompt", "prepare_prompts",
+    "banned_token_ids", "PLACEHOLDER_TOKENS",
+]

@@ -1,0 +1,219 @@
+"""Rollout workers on Ray: a plain worker class, a thin actor around it, and a manager.
+
+    RolloutWorker          an engine + its bookkeeping; runs and is tested without Ray
+    RolloutManager         N actors of RolloutWorker; shards prompts, gathers rollouts in
+                           request order, restarts a dead worker (re-synced with the latest
+                           weights) and resubmits its unfinished prompts
+
+The actor sets VLLM_ENABLE_V1_MULTIPROCESSING=0 so vLLM's engine core runs inside it.
+
+>>> shard([1, 2, 3, 4, 5], 2)
+[[1, 2, 3], [4, 5]]
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+
+from rollouts.engine import make_engine
+from rollouts.types import GenerationRequest, Rollout, RolloutConfig, SamplingConfig
+from rollouts.weight_sync import named_weights
+from sail_rl.errors import SailRLError
+
+log = logging.getLogger(__name__)
+REPO_ROOT = str(Path(__file__).resolve().parents[1])
+
+
+class RolloutWorker:
+    """One rollout engine. `generate` returns (rollouts, request ids skipped as over-long)."""
+
+    def __init__(self, cfg: RolloutConfig, model_dir: str, worker_index: int = 0):
+        self.cfg = cfg
+        self.worker_index = worker_index
+        self.engine = make_engine(cfg, model_dir)
+        self.weights_version = 0
+
+    def ready(self) -> int:
+        return self.worker_index
+
+    def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> tuple[list[Rollout], list[str]]:
+        before = len(getattr(self.engine, "skipped_request_ids", []))
+        rollouts = self.engine.generate(requests, sampling)
+        skipped = list(getattr(self.engine, "skipped_request_ids", [])[before:])
+        return rollouts, skipped
+
+    def update_weights(self, weights, version: int | None = None) -> int:
+        self.engine.update_weights(weights)
+        self.weights_version = self.weights_version + 1 if version is None else version
+        return self.weights_version
+
+    def init_weight_broadcast(self, host: str, port: int, rank: int, world_size: int) -> None:
+        self.engine.init_weight_broadcast(host, port, rank, world_size)
+
+    def receive_weights(self, meta, version: int) -> int:
+        self.engine.receive_weights(meta)
+        self.weights_version = version
+        return version
+
+    def sleep(self) -> None:
+        self.engine.sleep()
+
+    def wake(self) -> None:
+        self.engine.wake()
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def shard(items: list, parts: int) -> list[list]:
+    """Contiguous, near-equal chunks, in order (concatenating them gives `items` back)."""
+    size, extra = divmod(len(items), parts)
+    out, start = [], 0
+    for i in range(parts):
+        end = start + size + (1 if i < extra else 0)
+        out.append(items[start:end])
+        start = end
+    return out
+
+
+class RolloutManager:
+    """Rollout workers as Ray actors. Call after `ray.init()`.
+
+    worker_cls lets tests (or users) wrap the worker; it must be importable by the actors.
+    """
+
+    def __init__(self, cfg: RolloutConfig, model_dir: str, worker_cls=RolloutWorker, max_retries: int = 2):
+        self.cfg, self.model_dir, self.worker_cls = cfg, str(model_dir), worker_cls
+        self.max_retries = max_retries
+        self.restarts = 0
+        self.skipped_request_ids: list[str] = []
+        self._weights_ref = None
+        self._weights_version = 0
+        self.workers = [self._start(i) for i in range(cfg.num_workers)]
+        self._wait_ready(self.workers)
+
+    def _start(self, index: int):
+        import ray
+
+        env = {
+            "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+            "TOKENIZERS_PARALLELISM": "false",
+            "PYTHONPATH": os.pathsep.join(p for p in (REPO_ROOT, os.environ.get("PYTHONPATH", "")) if p),
+        }
+        gpus = self.cfg.tensor_parallel_size if torch.cuda.is_available() else 0
+        # Ray gives a num_cpus=0 actor OMP_NUM_THREADS=1; a CPU engine should use its share of the cores
+        threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // self.cfg.num_workers))
+        env["OMP_NUM_THREADS"] = threads
+        actor_cls = ray.remote(self.worker_cls)
+        return actor_cls.options(num_cpus=0, num_gpus=gpus, runtime_env={"env_vars": env}).remote(
+            self.cfg, self.model_dir, index
+        )
+
+    def _wait_ready(self, workers) -> None:
+        import ray
+
+        ray.get([w.ready.remote() for w in workers])
+
+    def _restart(self, index: int) -> None:
+        import ray
+
+        log.warning("rollout worker %d died; restarting it", index)
+        try:
+            ray.kill(self.workers[index])
+        except Exception:  # already gone
+            pass
+        worker = self._start(index)
+        self._wait_ready([worker])
+        if self._weights_ref is not None:
+            ray.get(worker.update_weights.remote(self._weights_ref, self._weights_version))
+        self.workers[index] = worker
+        self.restarts += 1
+
+    def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[Rollout]:
+        """All rollouts of `requests`, in request order (then sample order)."""
+        import ray
+        from ray.exceptions import RayActorError
+
+        shards = shard(list(requests), len(self.workers))
+        results: list[list[Rollout] | None] = [None] * len(shards)
+        attempts = [0] * len(shards)
+        pending = {self.workers[i].generate.remote(s, sampling): i for i, s in enumerate(shards) if s}
+        for i, s in enumerate(shards):
+            if not s:
+                results[i] = []
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            i = pending.pop(done[0])
+            try:
+                rollouts, skipped = ray.get(done[0])
+            except RayActorError as exc:
+                attempts[i] += 1
+                if attempts[i] > self.max_retries:
+                    raise SailRLError(f"rollout worker {i} died {attempts[i]} times on the same prompts; last error: {exc}") from None
+                self._restart(i)
+                pending[self.workers[i].generate.remote(shards[i], sampling)] = i
+                continue
+            results[i] = rollouts
+            self.skipped_request_ids += skipped
+        return [r for part in results for r in part]
+
+    def init_weight_broadcast(self, host: str, port: int) -> None:
+        """`weight_sync: nccl` (GPU): a NCCL group of this process (rank 0) and the workers. Untested here."""
+        import ray
+
+        from rollouts.weight_sync import NcclWeightBroadcast
+
+        world = len(self.workers) + 1
+        joins = [w.init_weight_broadcast.remote(host, port, i + 1, world) for i, w in enumerate(self.workers)]
+        self._broadcast = NcclWeightBroadcast(host, port, 0, world)
+        ray.get(joins)
+
+    def update_weights(self, weights) -> None:
+        """Send new weights to every worker (one copy in Ray's object store, kept for restarts).
+
+        With `weight_sync: nccl` after `init_weight_broadcast`, tensors go GPU to GPU instead;
+        a restarted worker then rejoins only when the caller sets the group up again.
+        """
+        import ray
+
+        if self.cfg.weight_sync == "nccl" and getattr(self, "_broadcast", None) is not None:
+            from rollouts.weight_sync import weight_metadata
+
+            self._weights_version += 1
+            meta = weight_metadata(named_weights(weights))
+            refs = [w.receive_weights.remote(meta, self._weights_version) for w in self.workers]
+            self._broadcast.send(named_weights(weights))
+            ray.get(refs)
+            return
+        state = {name: t.detach().cpu() for name, t in named_weights(weights)}
+        self._weights_version += 1
+        self._weights_ref = ray.put(state)
+        ray.get([w.update_weights.remote(self._weights_ref, self._weights_version) for w in self.workers])
+
+    def sleep(self) -> None:
+        import ray
+
+        ray.get([w.sleep.remote() for w in self.workers])
+
+    def wake(self) -> None:
+        import ray
+
+        ray.get([w.wake.remote() for w in self.workers])
+
+    def close(self) -> None:
+        import ray
+
+        for w in self.workers:
+            try:
+                ray.get(w.close.remote(), timeout=60)
+            except Exception:  # a dead worker has nothing to close
+                pass
+            ray.kill(w)
+        self.workers = []
+
+
+__all__ = ["RolloutWorker", "RolloutManager", "shard"]

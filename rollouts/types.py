@@ -1,0 +1,141 @@
+"""What goes into a rollout engine and what comes out: requests, sampling and engine settings, rollouts.
+
+A `GenerationRequest` is one prompt (chat messages + its images). An engine answers it with
+`SamplingConfig.rollouts_per_prompt` `Rollout`s, each carrying what the trainer needs to
+recompute log-probs of the same tokens: the prompt ids (image slots expanded), the response
+ids, the engine's log-probs of them and the processor's `pixel_values` for the prompt's images.
+
+>>> s = SamplingConfig(rollouts_per_prompt=4, temperature=0.7)
+>>> s.n, s.temperature
+(4, 0.7)
+>>> RolloutConfig(temperature=0.5, rollouts_per_prompt=2).sampling().temperature
+0.5
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+
+from sail_rl.errors import ConfigError
+
+
+@dataclass
+class GenerationRequest:
+    """One prompt. `messages` are chat messages with `{"type": "image"}` parts, one per image."""
+
+    messages: list[dict]
+    images: list = field(default_factory=list)  # PIL images, in placeholder order
+    request_id: str = ""
+    thinking: bool | None = None  # None: no mode instruction (the model decides)
+    metadata: dict = field(default_factory=dict)  # passed through to every Rollout (answer, source, ...)
+
+
+@dataclass
+class SamplingConfig:
+    """How to sample: the per-call part of the recipe section `rollout:`."""
+
+    rollouts_per_prompt: int = 8
+    temperature: float = 1.0  # 0: greedy
+    top_p: float = 1.0
+    top_k: int = -1  # -1 or 0: off
+    max_response_tokens: int = 512
+    stop: list[str] = field(default_factory=list)  # stop strings (not included in the text)
+    seed: int | None = None
+
+    @property
+    def n(self) -> int:
+        return self.rollouts_per_prompt
+
+    def validate(self) -> None:
+        if self.rollouts_per_prompt < 1:
+            raise ConfigError(f"rollout.rollouts_per_prompt must be >= 1, got {self.rollouts_per_prompt}")
+        if self.temperature < 0:
+            raise ConfigError(f"rollout.temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"rollout.top_p must be in (0, 1], got {self.top_p}")
+        if self.max_response_tokens < 1:
+            raise ConfigError(f"rollout.max_response_tokens must be >= 1, got {self.max_response_tokens}")
+
+
+@dataclass
+class RolloutConfig:
+    """Recipe section `rollout:`: the engine, where it runs, and the sampling settings (flat keys)."""
+
+    engine: Literal["vllm", "hf"] = "vllm"
+    num_workers: int = 1  # rollout workers (Ray actors), prompts sharded across them
+    # sampling (see SamplingConfig)
+    rollouts_per_prompt: int = 8
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = -1
+    max_response_tokens: int = 512
+    stop: list[str] = field(default_factory=list)
+    seed: int | None = 0
+    # lengths
+    max_model_len: int = 4096  # prompt (images expanded) + response, tokens
+    max_prompt_tokens: int = 2048  # after image-slot expansion
+    on_overlong_prompt: Literal["skip", "raise"] = "skip"
+    # memory and parallelism
+    dtype: str = "float32"  # float32 on CPU (log-prob parity); bfloat16 on GPU
+    kv_cache_gib: float = 1.0  # CPU KV cache (VLLM_CPU_KVCACHE_SPACE)
+    gpu_memory_utilization: float = 0.5  # GPU: fraction of GPU memory for vLLM (weights + KV cache)
+    tensor_parallel_size: int = 1  # GPU only
+    max_num_seqs: int = 256  # vLLM scheduler batch, sequences
+    enforce_eager: bool = True  # no CUDA graphs / torch.compile: faster start, smaller memory
+    enable_sleep_mode: bool = False  # GPU: free vLLM memory during training steps (llm.sleep)
+    return_logprobs: bool = True  # engine log-probs of sampled tokens (~20% of vLLM decode time on CPU); off: trainer recomputes
+    # weight sync
+    weight_sync: Literal["reload", "nccl"] = "reload"
+    weight_sync_bucket_mb: int = 512
+    work_dir: str | None = None  # where the text model for vLLM is written; None: a temp dir
+
+    def sampling(self) -> SamplingConfig:
+        return SamplingConfig(
+            rollouts_per_prompt=self.rollouts_per_prompt, temperature=self.temperature, top_p=self.top_p,
+            top_k=self.top_k, max_response_tokens=self.max_response_tokens, stop=list(self.stop), seed=self.seed,
+        )
+
+    def validate(self) -> None:
+        self.sampling().validate()
+        if self.max_prompt_tokens + 1 > self.max_model_len:
+            raise ConfigError(
+                f"rollout.max_prompt_tokens ({self.max_prompt_tokens}) must be below rollout.max_model_len "
+                f"({self.max_model_len}); raise max_model_len or lower max_prompt_tokens"
+            )
+        if self.num_workers < 1 or self.tensor_parallel_size < 1:
+            raise ConfigError("rollout.num_workers and rollout.tensor_parallel_size must be >= 1")
+        if self.kv_cache_gib <= 0 or self.weight_sync_bucket_mb <= 0:
+            raise ConfigError("rollout.kv_cache_gib and rollout.weight_sync_bucket_mb must be > 0")
+
+
+@dataclass
+class Rollout:
+    """One sampled response to one request.
+
+    prompt_token_ids [P] include the expanded image slots; response_token_ids [R] end with the
+    eos id when finish_reason is "stop" by eos; response_logprobs [R] are the engine's log-probs
+    of those tokens under the sampling distribution (temperature applied, banned tokens removed).
+    pixel_values [tiles, 3, S, S] (None without images) is shared by the n rollouts of a request.
+    """
+
+    request_id: str
+    sample_index: int
+    prompt_token_ids: list[int]
+    response_token_ids: list[int]
+    response_logprobs: list[float]
+    text: str
+    finish_reason: str  # "stop" (eos or stop string), "length", "abort"
+    num_image_tiles: int = 0
+    pixel_values: torch.Tensor | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds, per batch
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_response_tokens(self) -> int:
+        return len(self.response_token_ids)
+
+
+__all__ = ["GenerationRequest", "SamplingConfig", "RolloutConfig", "Rollout"]

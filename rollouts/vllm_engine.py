@@ -1,0 +1,170 @@
+"""Rollouts with vLLM: the Qwen3 text model in `vllm.LLM`, the vision side in torch beside it.
+
+    image prompt: ids -> [embed table + vision tower + projector, torch] -> prompt_embeds [seq, hidden] -> vLLM
+    text prompt:  ids -> vLLM (prompt_token_ids)
+
+vLLM serves the text model alone (written by `save_text_model`), started in-process with
+`enable_prompt_embeds=True` and `logprobs_mode="processed_logprobs"`, so the returned
+log-probs are those of the distribution sampled from (banned tokens removed, temperature
+applied): what `rollouts.logprobs.sequence_logprobs` recomputes. The worker keeps a
+SAIL-VL model without its decoder layers (vision tower, projector, embedding table) to build
+`prompt_embeds`. The same code runs on CUDA vLLM: device-specific settings are guarded.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rollouts.engine import banned_token_ids, check_model_dir, prepare_prompts, register_engine
+from rollouts.types import GenerationRequest, Rollout, RolloutConfig, SamplingConfig
+from rollouts.weight_sync import named_weights, reload_vllm_weights, route_weights
+
+
+def _on_gpu() -> bool:
+    return torch.cuda.is_available()
+
+
+@register_engine("vllm")
+class VLLMEngine:
+    def __init__(self, cfg: RolloutConfig, model_dir: str):
+        from sail_rl.model.builder import load_model, load_processor
+
+        check_model_dir(model_dir)
+        if cfg.tensor_parallel_size == 1:
+            # in-process engine core: streamed weight sync, no extra process (set before vllm starts)
+            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        self.cfg = cfg
+        self.processor = load_processor(model_dir)
+        self.tokenizer = self.processor.tokenizer
+        model = load_model(model_dir, dtype=cfg.dtype).eval()
+        self._own_dir = cfg.work_dir is None
+        self.work_dir = Path(cfg.work_dir or tempfile.mkdtemp(prefix="sail-rl-vllm-"))
+        text_dir = self.work_dir / "text_model"
+        model.save_text_model(str(text_dir), self.tokenizer)
+        # keep the vision side; the decoder layers and head live in vLLM
+        model.language_model.model.layers = nn.ModuleList()
+        model.language_model.lm_head = nn.Identity()
+        self.embedder = model.requires_grad_(False)
+        self.banned = banned_token_ids(self.tokenizer)
+        vocab = min(len(self.tokenizer), model.config.text_config.vocab_size)
+        self.allowed_token_ids = [i for i in range(vocab) if i not in set(self.banned)]
+        self.in_process = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0" and cfg.tensor_parallel_size == 1
+        self.llm = self._start_llm(str(text_dir))
+        self.skipped_request_ids: list[str] = []
+        self.asleep = False
+
+    def _start_llm(self, text_dir: str):
+        from vllm import LLM
+
+        cfg = self.cfg
+        kwargs = dict(
+            model=text_dir, dtype=cfg.dtype, seed=cfg.seed or 0, max_model_len=cfg.max_model_len,
+            enable_prompt_embeds=True, logprobs_mode="processed_logprobs", enforce_eager=cfg.enforce_eager,
+            max_num_seqs=cfg.max_num_seqs, tensor_parallel_size=cfg.tensor_parallel_size,
+        )
+        if _on_gpu():
+            kwargs.update(gpu_memory_utilization=cfg.gpu_memory_utilization, enable_sleep_mode=cfg.enable_sleep_mode)
+        else:
+            kwargs.update(kv_cache_memory_bytes=int(cfg.kv_cache_gib * (1 << 30)))
+        return LLM(**kwargs)
+
+    # ------------------------------------------------------------------ generation
+
+    def sampling_params(self, sampling: SamplingConfig, request_index: int = 0):
+        from vllm import SamplingParams
+
+        return SamplingParams(
+            n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
+            top_k=sampling.top_k if sampling.top_k > 0 else 0, max_tokens=sampling.max_response_tokens,
+            stop=list(sampling.stop) or None, seed=None if sampling.seed is None else sampling.seed + request_index * sampling.n,
+            logprobs=0 if self.cfg.return_logprobs else None, allowed_token_ids=self.allowed_token_ids, skip_special_tokens=True,
+        )
+
+    @torch.no_grad()
+    def build_prompts(self, prepared) -> list[dict]:
+        """vLLM prompts: token ids for text-only, `prompt_embeds` [seq, hidden] with images."""
+        prompts = []
+        for p in prepared:
+            if not p.num_image_tiles:
+                prompts.append({"prompt_token_ids": p.prompt_token_ids})
+                continue
+            ids = torch.tensor([p.prompt_token_ids])
+            embeds = self.embedder.embed_inputs(ids, p.pixel_values, [p.num_image_tiles])[0]
+            prompts.append({"prompt_embeds": embeds.to(getattr(torch, self.cfg.dtype)).cpu()})
+        return prompts
+
+    def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[Rollout]:
+        prepared, skipped = prepare_prompts(self.processor, requests, self.cfg)
+        self.skipped_request_ids += skipped
+        if not prepared:
+            return []
+        start = time.perf_counter()
+        prompts = self.build_prompts(prepared)
+        embed_s = time.perf_counter() - start
+        params = [self.sampling_params(sampling, i) for i in range(len(prompts))]
+        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        timings = {"embed_s": embed_s, "generate_s": time.perf_counter() - start - embed_s}
+        rollouts = []
+        for p, out in zip(prepared, outputs):
+            for k, comp in enumerate(out.outputs):
+                tokens = list(comp.token_ids)
+                logprobs = [float(step[tok].logprob) for tok, step in zip(tokens, comp.logprobs or [])]
+                rollouts.append(Rollout(
+                    request_id=p.request.request_id, sample_index=k, prompt_token_ids=p.prompt_token_ids,
+                    response_token_ids=tokens, response_logprobs=logprobs, text=comp.text,
+                    finish_reason=comp.finish_reason or "abort", num_image_tiles=p.num_image_tiles,
+                    pixel_values=p.pixel_values, timings=dict(timings), metadata=dict(p.request.metadata),
+                ))
+        return rollouts
+
+    # ------------------------------------------------------------------ weights and memory
+
+    def update_weights(self, weights) -> None:
+        """New weights (SAIL-VL state dict, (name, tensor) iterator, model or PEFT model), streamed."""
+        text = route_weights(named_weights(weights), self.embedder)
+        reload_vllm_weights(
+            self.llm, text, self.cfg.weight_sync_bucket_mb << 20, in_process=self.in_process,
+            dtype=getattr(torch, self.cfg.dtype),
+        )
+        self.llm.reset_prefix_cache()  # cached KV blocks were computed with the old weights
+
+    def init_weight_broadcast(self, host: str, port: int, rank: int, world_size: int) -> None:
+        """Join the trainer's NCCL group (`rollout.weight_sync: nccl`, GPU only; untested on CPU CI)."""
+        from rollouts.weight_sync import NcclWeightBroadcast
+
+        self._broadcast = NcclWeightBroadcast(host, port, rank, world_size)
+
+    def receive_weights(self, meta: list[tuple[str, tuple, str]]) -> None:
+        """Receive tensors broadcast by trainer rank 0, in `meta` order, straight into reload_weights."""
+        text = route_weights(self._broadcast.receive(meta), self.embedder)
+        reload_vllm_weights(self.llm, text, self.cfg.weight_sync_bucket_mb << 20, in_process=True)
+        self.llm.reset_prefix_cache()
+
+    def sleep(self) -> None:
+        """Free vLLM's GPU memory (weights offloaded, KV cache dropped) while the trainer runs."""
+        if _on_gpu() and self.cfg.enable_sleep_mode and not self.asleep:
+            self.llm.sleep(level=1)
+        self.asleep = True
+
+    def wake(self) -> None:
+        if _on_gpu() and self.cfg.enable_sleep_mode and self.asleep:
+            self.llm.wake_up()
+        self.asleep = False
+
+    def close(self) -> None:
+        llm, self.llm = self.llm, None
+        del llm
+        gc.collect()
+        if self._own_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+__all__ = ["VLLMEngine"]

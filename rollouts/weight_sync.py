@@ -1,0 +1,243 @@
+"""Moving the trainer's weights into a rollout engine, in bounded-memory buckets.
+
+A SAIL-VL state dict has three parts; each goes where the rollout worker runs it:
+
+    language_model.*        -> vLLM's Qwen3 model (prefix stripped: `model.layers.0...`, `lm_head.weight`)
+    vision_model.*, projector.*, language_model.model.embed_tokens.weight
+                            -> the worker's torch copy that builds `prompt_embeds` for image prompts
+
+vLLM 0.32's `reload_weights` (model_executor/model_loader/reload/inplace.py) loads layer by
+layer: a layer's weights are buffered until all of them arrived, then processed and copied
+into the live tensors. A call that leaves a layer out puts its old tensors back, but a call
+that brings only part of a fused layer (q without k, v) would process it half-loaded. So:
+
+- in-process engines (VLLM_ENABLE_V1_MULTIPROCESSING=0, tp=1) get ONE call with a lazy
+  iterator: tensors are produced (cast, LoRA-merged) one bucket at a time, never all at once;
+- engines behind a process boundary get one call per bucket, and a bucket never splits a
+  layer (`layer_of`): each call is a complete set of layers.
+
+LoRA: a PEFT model is merged on the fly (W + scale * B @ A per adapted layer), leaving the
+trainer's model untouched.
+
+>>> layer_of("model.layers.3.self_attn.q_proj.weight"), layer_of("lm_head.weight")
+('model.layers.3', 'lm_head')
+>>> [len(b) for b in iter_buckets([(f"w{i}", torch.zeros(256)) for i in range(5)], bucket_bytes=2048)]
+[2, 2, 1]
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterable, Iterator
+
+import torch
+from torch import nn
+
+from sail_rl.errors import SailRLError
+
+TEXT_PREFIX = "language_model."
+EMBED_NAME = "language_model.model.embed_tokens.weight"
+NamedTensors = Iterable[tuple[str, torch.Tensor]]
+
+
+def named_weights(source) -> Iterator[tuple[str, torch.Tensor]]:
+    """(name, tensor) pairs of a SAIL-VL model, in SAIL-VL naming, from any weight source.
+
+    source: a state dict, an iterable of (name, tensor), an `nn.Module`, or a PEFT model (merged
+    on the fly). Names of a PEFT wrapper (`base_model.model.`) are mapped back.
+    """
+    if _is_peft(source):
+        yield from merged_lora_weights(source)
+    elif isinstance(source, nn.Module):
+        yield from source.state_dict().items()
+    elif isinstance(source, dict):
+        yield from source.items()
+    else:
+        yield from source
+
+
+def _is_peft(source) -> bool:
+    return isinstance(source, nn.Module) and any("lora_A" in n for n, _ in source.named_parameters())
+
+
+@torch.no_grad()
+def merged_lora_weights(peft_model: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
+    """Weights of a PEFT LoRA model with each adapter merged: W + scaling * (B @ A).
+
+    Computed one layer at a time (memory: one extra weight matrix), the model is not modified.
+    """
+    adapted = {}
+    for name, module in peft_model.named_modules():
+        if hasattr(module, "get_delta_weight") and hasattr(module, "base_layer"):
+            adapted[name] = module
+    for name, tensor in peft_model.state_dict().items():
+        if ".lora_" in name or "lora_embedding" in name:
+            continue
+        clean = _strip_peft(name)
+        owner = name.rsplit(".base_layer.", 1)[0] if ".base_layer." in name else None
+        module = adapted.get(owner) if owner else None
+        if module is not None and name.endswith("base_layer.weight"):
+            delta = sum(module.get_delta_weight(a) for a in module.active_adapters if a in module.lora_A)
+            tensor = tensor + delta.to(tensor.dtype) if torch.is_tensor(delta) else tensor
+        yield clean, tensor
+
+
+def _strip_peft(name: str) -> str:
+    name = re.sub(r"^base_model\.model\.", "", name)
+    return name.replace(".base_layer.", ".")
+
+
+@torch.no_grad()
+def route_weights(items: NamedTensors, vision_module: nn.Module | None) -> Iterator[tuple[str, torch.Tensor]]:
+    """Copy the vision-side tensors into `vision_module` as they pass; yield the text ones in Qwen3 naming.
+
+    Lazy: a tensor is held only while it passes. The input embedding table goes to both (vLLM
+    embeds generated tokens, the worker embeds prompts). Names `vision_module` lacks are skipped.
+    """
+    own = {} if vision_module is None else dict(vision_module.named_parameters())
+    for name, tensor in items:
+        target = own.get(name)
+        if target is not None:
+            if target.shape != tensor.shape:
+                raise SailRLError(f"weight sync: {name} has shape {tuple(tensor.shape)}, the rollout model expects {tuple(target.shape)}")
+            target.copy_(tensor.detach())
+        if name.startswith(TEXT_PREFIX):
+            yield name[len(TEXT_PREFIX):], tensor
+
+
+def layer_of(name: str) -> str:
+    """The unit a bucket must not split: `model.layers.N` for decoder layers, else the module."""
+    match = re.match(r"^(.*?layers\.\d+)\.", name)
+    return match.group(1) if match else name.rsplit(".", 1)[0]
+
+
+def iter_buckets(
+    items: NamedTensors, bucket_bytes: int, group_of: Callable[[str], str] | None = None
+) -> Iterator[list[tuple[str, torch.Tensor]]]:
+    """Group (name, tensor) pairs into lists of at most `bucket_bytes` each.
+
+    With `group_of`, names of one group (consecutive in `items`) stay in one bucket; a single
+    group or tensor larger than the bucket makes a bucket of its own.
+    """
+    bucket, size = [], 0
+    for group in _consecutive_groups(items, group_of):
+        group_size = sum(t.numel() * t.element_size() for _, t in group)
+        if bucket and size + group_size > bucket_bytes:
+            yield bucket
+            bucket, size = [], 0
+        bucket += group
+        size += group_size
+    if bucket:
+        yield bucket
+
+
+def _consecutive_groups(items: NamedTensors, group_of) -> Iterator[list[tuple[str, torch.Tensor]]]:
+    if group_of is None:  # no look-ahead: each tensor is its own group
+        yield from ([item] for item in items)
+        return
+    group, current = [], object()
+    for name, tensor in items:
+        key = group_of(name)
+        if key != current and group:
+            yield group
+            group = []
+        current = key
+        group.append((name, tensor))
+    if group:
+        yield group
+
+
+def stream_tensors(
+    items: NamedTensors, bucket_bytes: int, dtype: torch.dtype | None = None, device: str | torch.device | None = None
+) -> Iterator[tuple[str, torch.Tensor]]:
+    """Lazily yield (name, tensor) cast to `dtype`/`device`, one bucket materialised at a time."""
+    for bucket in iter_buckets(items, bucket_bytes):
+        moved = [(n, t.detach().to(device=device or t.device, dtype=dtype or t.dtype)) for n, t in bucket]
+        yield from moved
+        del moved
+
+
+def reload_vllm_weights(llm, text_items: NamedTensors, bucket_bytes: int, in_process: bool, dtype=None) -> int:
+    """Load Qwen3-named tensors into a `vllm.LLM` through `reload_weights`. Returns tensors sent."""
+    count = 0
+
+    def counted(items):
+        nonlocal count
+        for item in items:
+            count += 1
+            yield item
+
+    if in_process:
+        stream = counted(stream_tensors(text_items, bucket_bytes, dtype=dtype))
+        llm.collective_rpc("reload_weights", kwargs={"weights_iterator": stream, "is_checkpoint_format": True})
+        return count
+    for bucket in iter_buckets(text_items, bucket_bytes, group_of=layer_of):
+        batch = [(n, t.detach().to(dtype=dtype or t.dtype).cpu()) for n, t in bucket]
+        count += len(batch)
+        llm.collective_rpc("reload_weights", kwargs={"weights_iterator": batch, "is_checkpoint_format": True})
+    return count
+
+
+@torch.no_grad()
+def load_into_module(module: nn.Module, items: NamedTensors, bucket_bytes: int) -> int:
+    """Copy named tensors into `module`'s parameters/buffers of the same name; others are ignored.
+
+    Returns how many were copied; a shape mismatch is an error naming the tensor.
+    """
+    own = dict(module.named_parameters())
+    own.update(dict(module.named_buffers()))
+    copied = 0
+    for name, tensor in stream_tensors(items, bucket_bytes):
+        target = own.get(name)
+        if target is None:
+            continue
+        if target.shape != tensor.shape:
+            raise SailRLError(f"weight sync: {name} has shape {tuple(tensor.shape)}, the rollout model expects {tuple(target.shape)}")
+        target.copy_(tensor)
+        copied += 1
+    return copied
+
+
+# ---------------------------------------------------------------- NCCL (GPU only, untested here)
+
+
+class NcclWeightBroadcast:
+    """A NCCL broadcast group between trainer rank 0 (rank 0 here) and the rollout workers.
+
+    GPU only (`rollout.weight_sync: nccl`); built on vLLM's `StatelessProcessGroup` and
+    `PyNcclCommunicator`, which do not touch torch.distributed's global group. The trainer
+    sends metadata [(name, shape, dtype)] through Ray, then broadcasts the tensors in order;
+    each worker receives into fresh buffers and streams them into `reload_weights`.
+    NOT exercised by the tests (no GPU on the CI machine); the reload path is the default.
+    """
+
+    def __init__(self, host: str, port: int, rank: int, world_size: int, device: int = 0):
+        if not torch.cuda.is_available():
+            raise SailRLError("rollout.weight_sync: nccl needs CUDA GPUs; use weight_sync: reload on this machine")
+        from vllm.distributed.device_communicators.pynccl import PyNcclCommunicator
+        from vllm.distributed.utils import StatelessProcessGroup
+
+        group = StatelessProcessGroup.create(host=host, port=port, rank=rank, world_size=world_size)
+        self.comm = PyNcclCommunicator(group, device=torch.device("cuda", device))
+        self.device = torch.device("cuda", device)
+
+    def send(self, items: NamedTensors) -> None:
+        for _, tensor in items:
+            self.comm.broadcast(tensor.detach().to(self.device).contiguous(), src=0, stream=torch.cuda.current_stream())
+        torch.cuda.synchronize()
+
+    def receive(self, meta: list[tuple[str, tuple, str]]) -> Iterator[tuple[str, torch.Tensor]]:
+        for name, shape, dtype in meta:
+            buf = torch.empty(shape, dtype=getattr(torch, dtype.replace("torch.", "")), device=self.device)
+            self.comm.broadcast(buf, src=0, stream=torch.cuda.current_stream())
+            yield name, buf
+
+
+def weight_metadata(items: NamedTensors) -> list[tuple[str, tuple, str]]:
+    return [(n, tuple(t.shape), str(t.dtype)) for n, t in items]
+
+
+__all__ = [
+    "named_weights", "merged_lora_weights", "route_weights", "iter_buckets", "layer_of", "stream_tensors",
+    "reload_vllm_weights", "load_into_module", "NcclWeightBroadcast", "weight_metadata",
+]
