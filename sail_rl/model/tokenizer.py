@@ -9,11 +9,14 @@ of the synthetic data, plus common English, so any later text still encodes (byt
 from __future__ import annotations
 
 import random
+import tempfile
 
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import PreTrainedTokenizerFast
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from sail_rl.model.processing import SPECIAL_TOKENS
+
+TEXT_TAGS = ("<think>", "</think>", "<judge>", "</judge>")
 
 _WORDS = (
     "the a an of in on at to is are was be this that these those what which how many much "
@@ -68,10 +71,15 @@ def train_tokenizer(vocab_size: int = 1024, seed: int = 0) -> PreTrainedTokenize
         pad_token="<|endoftext|>",
         bos_token=None,
         unk_token=None,
-        additional_special_tokens=[t for t in SPECIAL_TOKENS if t not in ("<|im_end|>", "<|endoftext|>")],
+        additional_special_tokens=[t for t in SPECIAL_TOKENS if t not in ("<|im_end|>", "<|endoftext|>") + TEXT_TAGS],
     )
+    # The reasoning tags are part of the answer text (as in Qwen3): single tokens, but not
+    # "special", so decoding with skip_special_tokens=True keeps them.
+    fast.add_tokens([AddedToken(t, special=False, normalized=False) for t in TEXT_TAGS])
     fast.chat_template = CHATML_TEMPLATE
-    return fast
+    with tempfile.TemporaryDirectory() as tmp:  # reload: the in-memory object keeps the old flags
+        fast.save_pretrained(tmp)
+        return AutoTokenizer.from_pretrained(tmp)
 
 
 # The jinja twin of processing.render_chat, for code that calls tokenizer.apply_chat_template

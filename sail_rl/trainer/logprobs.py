@@ -8,17 +8,26 @@ from torch import nn
 from sail_rl.algorithms import entropy_from_logits
 
 
-def token_log_probs(logits: torch.Tensor, targets: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+def token_log_probs(
+    logits: torch.Tensor, targets: torch.Tensor, temperature: float = 1.0, suppress_ids: list[int] | None = None
+) -> torch.Tensor:
     """log softmax(logits / T) at the target ids, without materialising a [B, L, V] log-softmax.
 
-    logits [B, L, V], targets [B, L] -> [B, L] float32.
+    logits [B, L, V], targets [B, L] -> [B, L] float32. `suppress_ids` are the tokens the
+    rollout engine never samples (image placeholders): removing them from the softmax keeps
+    the trainer's distribution equal to the engine's.
     """
     scaled = logits.float() / temperature
+    if suppress_ids:
+        scaled = scaled.index_fill(-1, torch.tensor(suppress_ids, device=scaled.device), float("-inf"))
     picked = scaled.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    return picked - torch.logsumexp(scaled, dim=-1)
+    log_probs = picked - torch.logsumexp(scaled, dim=-1)
+    # Prompt positions whose target is a suppressed token (the image slot) give -inf; they are
+    # masked out later, but -inf * 0 is NaN, so zero them here. Response tokens are never suppressed.
+    return log_probs.masked_fill(torch.isinf(log_probs), 0.0)
 
 
-def policy_forward(model: nn.Module, batch, temperature: float, with_entropy: bool = False):
+def policy_forward(model: nn.Module, batch, temperature: float, with_entropy: bool = False, suppress_ids: list[int] | None = None):
     """(log_probs [B, L-1], entropy [B, L-1] or None, aux_loss or None) for `batch` (a TrainBatch).
 
     MoE text models return their load-balancing loss, which the update adds to the loss.
@@ -34,7 +43,7 @@ def policy_forward(model: nn.Module, batch, temperature: float, with_entropy: bo
         **kwargs,
     )
     logits = out.logits[:, :-1]  # [B, L-1, V]: position t predicts token t+1
-    log_probs = token_log_probs(logits, batch.input_ids[:, 1:], temperature)
+    log_probs = token_log_probs(logits, batch.input_ids[:, 1:], temperature, suppress_ids)
     entropy = entropy_from_logits(logits.float() / temperature) if with_entropy else None
     return log_probs, entropy, getattr(out, "aux_loss", None) if is_moe else None
 

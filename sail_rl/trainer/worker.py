@@ -51,7 +51,8 @@ class PolicyTrainer:
         rank: int = 0,
         world_size: int = 1,
     ):
-        from sail_rl.model.builder import load_model
+        from rollouts.engine import banned_token_ids
+        from sail_rl.model.builder import load_model, load_processor
 
         if cfg.torch_threads:
             torch.set_num_threads(cfg.torch_threads)
@@ -59,6 +60,7 @@ class PolicyTrainer:
         self.cfg, self.algo = cfg, algo
         self.rank, self.world_size = rank, world_size
         self.model = load_model(model_dir, dtype=dtype)
+        self.suppress_ids = banned_token_ids(load_processor(model_dir).tokenizer)
         self.model.train()
         if cfg.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
@@ -119,7 +121,7 @@ class PolicyTrainer:
         self.model.eval()
         for chunk in split_rows(len(rows), self.cfg.micro_batch_size):
             micro = batch.select([rows[i] for i in chunk])
-            out["old_log_probs"].append(policy_forward(self.model, micro, self.cfg.temperature)[0])
+            out["old_log_probs"].append(policy_forward(self.model, micro, self.cfg.temperature, suppress_ids=self.suppress_ids)[0])
             if self.needs_ref:
                 out["ref_log_probs"].append(self._reference_log_probs(micro))
             if self.critic is not None:
@@ -133,9 +135,9 @@ class PolicyTrainer:
 
     def _reference_log_probs(self, micro: TrainBatch) -> torch.Tensor:
         if self.reference is not None:
-            return policy_forward(self.reference, micro, self.cfg.temperature)[0]
+            return policy_forward(self.reference, micro, self.cfg.temperature, suppress_ids=self.suppress_ids)[0]
         with self.model.disable_adapter():  # LoRA: the base model is the reference
-            return policy_forward(self.model, micro, self.cfg.temperature)[0]
+            return policy_forward(self.model, micro, self.cfg.temperature, suppress_ids=self.suppress_ids)[0]
 
     # ------------------------------------------------------------------ update
 
@@ -192,7 +194,7 @@ class PolicyTrainer:
 
     def _micro_step(self, micro: TrainBatch, global_tokens, global_seqs) -> dict[str, float]:
         with_entropy = self.algo.entropy_coef != 0.0
-        log_probs, entropy, aux_loss = policy_forward(self.model, micro, self.cfg.temperature, with_entropy=with_entropy)
+        log_probs, entropy, aux_loss = policy_forward(self.model, micro, self.cfg.temperature, with_entropy=with_entropy, suppress_ids=self.suppress_ids)
         loss, metrics = compute_policy_loss(
             self.algo,
             log_probs,

@@ -68,7 +68,7 @@ def test_lora_syncs_merged_weights_and_reference_is_base(tiny_dir):
         lp_adapter = trainer.compute_log_probs(batch, rows=[0, 1])["old_log_probs"]
         from sail_rl.trainer.logprobs import policy_forward
 
-        lp_plain = policy_forward(plain.eval(), batch.select([0, 1]), 1.0)[0]
+        lp_plain = policy_forward(plain.eval(), batch.select([0, 1]), 1.0, suppress_ids=trainer.suppress_ids)[0]
     torch.testing.assert_close(lp_plain, lp_adapter, atol=1e-5, rtol=0)
 
 
