@@ -152,6 +152,11 @@ def _convert(value: Any, tp: Any, path: str, ctx: _Ctx) -> Any:
             raise _type_error(value, tp, path, ctx)
         return value
     if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads `1e-3` (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                raise _type_error(value, tp, path, ctx) from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _type_error(value, tp, path, ctx)
         return float(value)

@@ -53,6 +53,13 @@ class TrainBatch:
                 out[f.name] = value
         return TrainBatch(**out)
 
+    def to(self, device: torch.device | str) -> "TrainBatch":
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.to(device) if isinstance(value, torch.Tensor) else value
+        return TrainBatch(**out)
+
     def trimmed(self) -> "TrainBatch":
         """Drop trailing columns that are padding in every row (cheaper micro-batches)."""
         length = int(self.attention_mask.sum(dim=1).max().item())

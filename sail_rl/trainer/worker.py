@@ -59,7 +59,8 @@ class PolicyTrainer:
         torch.manual_seed(cfg.seed)
         self.cfg, self.algo = cfg, algo
         self.rank, self.world_size = rank, world_size
-        self.model = load_model(model_dir, dtype=dtype)
+        self.device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+        self.model = load_model(model_dir, dtype=dtype).to(self.device)
         self.suppress_ids = banned_token_ids(load_processor(model_dir).tokenizer)
         self.model.train()
         if cfg.gradient_checkpointing:
@@ -74,11 +75,12 @@ class PolicyTrainer:
             self.model = _wrap_lora(self.model, cfg)
         self.critic = None
         if algo.advantage_estimator == "gae":
-            self.critic = ValueModel(copy.deepcopy(self._base()))
+            self.critic = ValueModel(copy.deepcopy(self._base())).to(self.device)
             self.critic.backbone.vision_model.requires_grad_(False)
         self.needs_ref = needs_ref
         params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=tuple(cfg.adam_betas), weight_decay=cfg.weight_decay)
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=tuple(cfg.adam_betas), weight_decay=cfg.weight_decay,
+                                           fused=self.device.type == "cuda")
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_lambda(cfg.lr_schedule, cfg.warmup_steps, total_steps)
         )
@@ -120,14 +122,14 @@ class PolicyTrainer:
         was_training = self.model.training
         self.model.eval()
         for chunk in split_rows(len(rows), self.cfg.micro_batch_size):
-            micro = batch.select([rows[i] for i in chunk])
+            micro = batch.select([rows[i] for i in chunk]).to(self.device)
             out["old_log_probs"].append(policy_forward(self.model, micro, self.cfg.temperature, suppress_ids=self.suppress_ids)[0])
             if self.needs_ref:
                 out["ref_log_probs"].append(self._reference_log_probs(micro))
             if self.critic is not None:
                 out["old_values"].append(self.critic(micro))
         self.model.train(was_training)
-        result = {k: torch.cat(v) for k, v in out.items() if v}
+        result = {k: torch.cat(v).cpu() for k, v in out.items() if v}
         if not rows_given:
             for key, value in result.items():
                 setattr(batch, key, value)
@@ -165,8 +167,8 @@ class PolicyTrainer:
         mini = batch.select(mini_rows)
         # Normalisers over the whole mini-batch (all ranks): summing micro-batch losses and
         # SUM-reducing gradients then equals one big batch.
-        global_tokens = mini.response_mask.sum()
-        global_seqs = (mini.response_mask.sum(dim=1) > 0).sum()
+        global_tokens = mini.response_mask.sum().to(self.device)
+        global_seqs = (mini.response_mask.sum(dim=1) > 0).sum().to(self.device)
         local = self.local_rows(list(range(len(mini))))
         self.optimizer.zero_grad(set_to_none=True)
         if self.critic_optimizer is not None:
@@ -174,7 +176,7 @@ class PolicyTrainer:
         metric_sums: dict[str, float] = {}
         n_micro = 0
         for chunk in split_rows(len(local), self.cfg.micro_batch_size):
-            micro = mini.select([local[i] for i in chunk]).trimmed()
+            micro = mini.select([local[i] for i in chunk]).trimmed().to(self.device)
             metrics = self._micro_step(micro, global_tokens, global_seqs)
             for k, v in metrics.items():
                 metric_sums[k] = metric_sums.get(k, 0.0) + v
@@ -232,11 +234,11 @@ class PolicyTrainer:
         if hasattr(self.model, "merge_adapter"):
             self.model.merge_adapter()
             try:
-                state = {k: v.detach().clone() for k, v in _clean_peft_names(self.model.get_base_model().state_dict()).items()}
+                state = {k: v.detach().cpu().clone() for k, v in _clean_peft_names(self.model.get_base_model().state_dict()).items()}
             finally:
                 self.model.unmerge_adapter()
             return state
-        return {k: v.detach() for k, v in self.model.state_dict().items()}
+        return {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
 
     def save_pretrained(self, out_dir: str) -> None:
         """Save a loadable SAIL-VL checkpoint (LoRA merged)."""
