@@ -86,8 +86,10 @@ class RolloutManager:
     worker_cls lets tests (or users) wrap the worker; it must be importable by the actors.
     """
 
-    def __init__(self, cfg: RolloutConfig, model_dir: str, worker_cls=RolloutWorker, max_retries: int = 2):
+    def __init__(self, cfg: RolloutConfig, model_dir: str, worker_cls=RolloutWorker, max_retries: int = 2,
+                 actor_options: list[dict] | None = None):
         self.cfg, self.model_dir, self.worker_cls = cfg, str(model_dir), worker_cls
+        self.actor_options = actor_options  # per worker: num_cpus / num_gpus / scheduling_strategy (placement)
         self.max_retries = max_retries
         self.restarts = 0
         self.skipped_request_ids: list[str] = []
@@ -109,9 +111,10 @@ class RolloutManager:
         threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // self.cfg.num_workers))
         env["OMP_NUM_THREADS"] = threads
         actor_cls = ray.remote(self.worker_cls)
-        return actor_cls.options(num_cpus=0, num_gpus=gpus, runtime_env={"env_vars": env}).remote(
-            self.cfg, self.model_dir, index
-        )
+        options = {"num_cpus": 0, "num_gpus": gpus}
+        if self.actor_options:
+            options.update(self.actor_options[index % len(self.actor_options)])
+        return actor_cls.options(**options, runtime_env={"env_vars": env}).remote(self.cfg, self.model_dir, index)
 
     def _wait_ready(self, workers) -> None:
         import ray

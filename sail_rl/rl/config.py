@@ -49,6 +49,7 @@ class RunConfig:
     eval_every_steps: int = 10  # 0: only before and after training
     eval_before_training: bool = True
     eval_max_samples: int | None = 100
+    eval_samples_per_prompt: int = 4  # k samples at the rollout temperature for eval/accuracy_sampled; 0: greedy only
     save_every_steps: int = 10
     keep_last_checkpoints: int = 2
     loggers: list[str] = field(default_factory=lambda: ["jsonl", "tensorboard"])  # + "wandb"

@@ -174,27 +174,39 @@ class RLLoop:
     # ------------------------------------------------------------------ eval, checkpoints, run
 
     def evaluate(self) -> dict[str, float]:
-        from eval.scoring import score
-
+        """Held-out accuracy, greedy (`eval/accuracy`) and at the rollout temperature
+        (`eval/accuracy_sampled`: mean over run.eval_samples_per_prompt samples, i.e. mean@k)."""
         if not self.held_out:
             return {}
+        start = time.perf_counter()
+        out = {}
+        greedy = SamplingConfig(rollouts_per_prompt=1, temperature=0.0, max_response_tokens=self.sampling.max_response_tokens)
+        metrics = self._score_held_out(greedy)
+        out["eval/accuracy"] = float(metrics["accuracy"])
+        for key in ("think_rate", "think_well_formed_rate", "mean_response_chars"):
+            if isinstance(metrics.get(key), (int, float)):
+                out[f"eval/{key}"] = float(metrics[key])
+        k = self.recipe.run.eval_samples_per_prompt
+        if k:
+            sampled = SamplingConfig(rollouts_per_prompt=k, temperature=self.sampling.temperature, top_p=self.sampling.top_p,
+                                     max_response_tokens=self.sampling.max_response_tokens)
+            out["eval/accuracy_sampled"] = float(self._score_held_out(sampled)["accuracy"])
+        out["time/eval_s"] = time.perf_counter() - start
+        return out
+
+    def _score_held_out(self, sampling: SamplingConfig) -> dict:
+        from eval.scoring import score
+
         samples = self.held_out
         requests = self._requests(list(range(len(samples))), samples, "eval")
-        greedy = SamplingConfig(rollouts_per_prompt=1, temperature=0.0, max_response_tokens=self.sampling.max_response_tokens)
-        start = time.perf_counter()
-        rollouts = self.rollout.generate(requests, greedy)
-        by_id = {r.request_id: r for r in rollouts}
+        by_id: dict[str, list] = {}
+        for r in self.rollout.generate(requests, sampling):
+            by_id.setdefault(r.request_id, []).append(r)
         responses = {
-            s.pid: [{"response": by_id[q.request_id].text, "response_tokens": by_id[q.request_id].num_response_tokens}]
-            for s, q in zip(samples, requests) if q.request_id in by_id
+            s.pid: [{"response": r.text, "response_tokens": r.num_response_tokens} for r in by_id[q.request_id]]
+            for s, q in zip(samples, requests) if by_id.get(q.request_id)
         }
-        result = score([s for s in samples if s.pid in responses], responses)
-        m = result.metrics
-        out = {"eval/accuracy": float(m["accuracy"]), "time/eval_s": time.perf_counter() - start}
-        for key in ("think_rate", "think_well_formed_rate", "mean_response_chars"):
-            if isinstance(m.get(key), (int, float)):
-                out[f"eval/{key}"] = float(m[key])
-        return out
+        return score([s for s in samples if s.pid in responses], responses).metrics
 
     def save(self) -> Path:
         state = {"sampler": self.sampler.state_dict(), "recipe_output_dir": str(self.run_dir)}

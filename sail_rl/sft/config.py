@@ -140,6 +140,8 @@ class BootstrapConfig:
     synth_n: int = 0  # 0: never generate data
     synth_eval_n: int = 0
     synth_seed: int = 0
+    synth_families: list[str] = field(default_factory=list)  # empty: every family
+    synth_difficulty: str = "mixed"  # 1, 2, 3, "1,2" or mixed
 
 
 @dataclass

@@ -23,5 +23,6 @@ def bootstrap(recipe: SFTRecipe, log: Callable[[str], None] = print) -> None:
         if not first.is_file():
             from sail_rl.data.synth import generate_dataset
 
-            generate_dataset(first.parent, n=boot.synth_n, seed=boot.synth_seed, eval_n=boot.synth_eval_n)
+            generate_dataset(first.parent, n=boot.synth_n, seed=boot.synth_seed, eval_n=boot.synth_eval_n,
+                             families=boot.synth_families or None, difficulty=boot.synth_difficulty)
             log(f"sft: wrote {boot.synth_n} synthetic samples (+{boot.synth_eval_n} held out) to {first.parent}")

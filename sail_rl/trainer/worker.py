@@ -58,6 +58,7 @@ class PolicyTrainer:
             torch.set_num_threads(cfg.torch_threads)
         torch.manual_seed(cfg.seed)
         self.cfg, self.algo = cfg, algo
+        self.model_dir = str(model_dir)
         self.rank, self.world_size = rank, world_size
         self.device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
         self.model = load_model(model_dir, dtype=dtype).to(self.device)
@@ -241,10 +242,13 @@ class PolicyTrainer:
         return {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
 
     def save_pretrained(self, out_dir: str) -> None:
-        """Save a loadable SAIL-VL checkpoint (LoRA merged)."""
+        """Save a loadable SAIL-VL checkpoint (LoRA merged) with its processor and tokenizer."""
+        from sail_rl.model.builder import load_processor
+
         base = copy.deepcopy(self._base())
         base.load_state_dict(self.weights_for_sync(), strict=False)
         base.save_pretrained(out_dir)
+        load_processor(self.model_dir).save_pretrained(out_dir)
 
     def state_dict(self) -> dict:
         """Everything to resume: weights (incl. adapter), optimizers, scheduler, step."""

@@ -8,7 +8,7 @@ from sail_rl.data.synth.arith import make_arith_sum, make_arith_sum_float
 from sail_rl.data.synth.bars import make_bars_extreme, make_bars_value
 from sail_rl.data.synth.canvas import PALETTE, SynthItem
 from sail_rl.data.synth.clock import make_angle, make_clock_hour
-from sail_rl.data.synth.shapes import make_count_shapes
+from sail_rl.data.synth.shapes import make_count_shapes, make_shape_colour
 from sail_rl.data.synth.writer import FAMILIES, generate_dataset, item_to_record, parse_difficulty
 
 __all__ = [

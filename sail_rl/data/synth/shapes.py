@@ -72,3 +72,44 @@ def make_count_shapes(rng: random.Random, size_px: int, difficulty: int) -> Synt
         skills=["numeric commonsense", "counting"],
         truth={"target_shape": shape, "target_colour": colour, "objects": placed},
     )
+
+
+_COLOUR_OBJECTS = {1: 1, 2: 2, 3: 3}  # difficulty -> shapes in the picture (distinct shapes and colours)
+
+
+def make_shape_colour(rng: random.Random, size_px: int, difficulty: int) -> SynthItem:
+    """"What colour is the triangle?" -> a colour name. Level 1: the shape is alone; levels 2-3:
+    other shapes in other colours (the answer needs binding shape to colour), specks at 3."""
+    n = _COLOUR_OBJECTS[difficulty]
+    shapes = rng.sample(SHAPES, n)
+    colours = rng.sample(list(PALETTE), n)
+    img, draw = new_canvas(size_px)
+    placed = []
+    for shape, colour, (cx, cy, cell_px) in zip(shapes, colours, grid_cells(rng, size_px, n, per_side=2)):
+        side_px = max(6, int(cell_px * 0.7))
+        slack = cell_px - side_px - 2
+        x0, y0 = cx + 1 + rng.randint(0, max(0, slack)), cy + 1 + rng.randint(0, max(0, slack))
+        box = (x0, y0, x0 + side_px - 1, y0 + side_px - 1)
+        _draw_shape(draw, shape, box, PALETTE[colour])
+        placed.append({"shape": shape, "colour": colour, "box": list(box)})
+    add_noise(draw, rng, size_px, noise_specks(difficulty, size_px))
+    target = rng.randrange(n)
+    shape, colour = shapes[target], colours[target]
+    others = [f"a {c} {s}" for s, c in zip(shapes, colours) if s != shape]
+    steps = [f"I see {', '.join(others)} and the {shape}." if others else f"I see one {shape}.", f"The {shape} is {colour}."]
+    return SynthItem(
+        family="shape_colour",
+        image=img,
+        question=f"What colour is the {shape}?",
+        answer=colour,
+        answer_type="text",
+        question_type="free_form",
+        steps=steps,
+        should_think=difficulty >= 2,
+        difficulty=difficulty,
+        task="visual question answering",
+        category="general-vqa",
+        context="synthetic scene",
+        skills=["visual recognition"],
+        truth={"target_shape": shape, "objects": placed},
+    )

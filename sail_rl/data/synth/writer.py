@@ -19,7 +19,7 @@ from sail_rl.data.synth.arith import make_arith_sum, make_arith_sum_float
 from sail_rl.data.synth.bars import make_bars_extreme, make_bars_value
 from sail_rl.data.synth.canvas import SynthItem
 from sail_rl.data.synth.clock import make_angle, make_clock_hour
-from sail_rl.data.synth.shapes import make_count_shapes
+from sail_rl.data.synth.shapes import make_count_shapes, make_shape_colour
 from sail_rl.errors import ConfigError
 
 Maker = Callable[[random.Random, int, int], SynthItem]
@@ -32,6 +32,7 @@ FAMILIES: dict[str, Maker] = {
     "arith_sum_float": make_arith_sum_float,
     "clock_hour": make_clock_hour,
     "angle": make_angle,
+    "shape_colour": make_shape_colour,
 }
 MAX_REDRAWS = 50
 
