@@ -23,7 +23,7 @@ GRID_GREY = (200, 200, 200)  # the chart grid colour, restated here on purpose
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("synth")
-    generate_dataset(out, n=140, seed=7, eval_n=35)  # 20 train + 5 eval per family
+    generate_dataset(out, n=20 * len(FAMILIES), seed=7, eval_n=5 * len(FAMILIES))  # 20 train + 5 eval per family
     return out
 
 
@@ -207,3 +207,17 @@ def test_cli_synth_writes_loadable_data(tmp_path, capsys):
     assert [s.metadata["family"] for s in samples] == ["bars_value", "angle"] * 3 + ["bars_value"]
     assert all(s.metadata["difficulty"] == 1 for s in samples)
     assert Image.open(samples[0].image).size == (96, 96)
+
+
+def test_shape_colour_answer_is_the_dominant_colour_in_the_target_box(dataset):
+    from PIL import Image
+
+    for rec in _by_family(dataset, "shape_colour"):
+        synth = rec["metadata"]["synth"]
+        target = next(o for o in synth["objects"] if o["shape"] == synth["target_shape"])
+        with Image.open(dataset / rec["image"]) as img:
+            crop = img.convert("RGB").crop((target["box"][0], target["box"][1], target["box"][2] + 1, target["box"][3] + 1))
+        counts = {name: sum(1 for px in crop.getdata() if px == rgb) for name, rgb in PALETTE.items()}
+        assert max(counts, key=counts.get) == rec["answer"]
+        # exactly one object of the asked shape: the question has one answer
+        assert sum(o["shape"] == synth["target_shape"] for o in synth["objects"]) == 1

@@ -17,7 +17,7 @@ def test_ray_run_with_vllm_updates_and_syncs(tmp_path, tiny_dir):
     rewards = tmp_path / "my_rewards.py"
     rewards.write_text(
         "def short(inputs, target=20):\n"
-        "    return [1.0 if len(x.response) < target else 0.0 for x in inputs]\n"
+        "    return [1.0 / (1.0 + len(x.response) / target) for x in inputs]\n"
     )
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"""

@@ -129,7 +129,12 @@ def test_two_process_data_parallel_equals_one_process(tiny_dir, tmp_path):
     a, b = torch.load(one), torch.load(two)
     assert a.keys() == b.keys()
     initial = PolicyTrainer(str(tiny_dir), _cfg(), AlgorithmConfig()).weights_for_sync()
-    assert any(not torch.equal(a[k], initial[k]) for k in a)  # the step did something
-    for key in a:
-        # identical up to float summation order (Adam's normalised step amplifies it near zero grads)
-        torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4)
+    deltas_1 = torch.cat([(a[k] - initial[k]).flatten() for k in a])
+    deltas_2 = torch.cat([(b[k] - initial[k]).flatten() for k in a])
+    moved = deltas_1.abs() > 0
+    assert moved.float().mean() > 0.1  # the step did something
+    # Same update up to float summation order. Adam's first step is lr * g / |g|, so an element
+    # whose gradient is ~0 may differ by up to 2 * lr; every other element must agree closely.
+    close = (deltas_1 - deltas_2).abs() <= 1e-6 + 1e-3 * deltas_1.abs()
+    assert close.float().mean() > 0.999
+    assert (deltas_1 - deltas_2).abs().max() <= 2 * 1e-3 + 1e-6
