@@ -56,6 +56,9 @@ class VLLMEngine:
         self.banned = banned_token_ids(self.tokenizer)
         vocab = min(len(self.tokenizer), model.config.text_config.vocab_size)
         self.allowed_token_ids = [i for i in range(vocab) if i not in set(self.banned)]
+        # A -100 logit bias bans the placeholders (probability < e^-100) at the cost of 4 ids per
+        # step, where allowed_token_ids costs a pass over the whole vocabulary.
+        self.ban_bias = {i: -100.0 for i in self.banned}
         self.in_process = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0" and cfg.tensor_parallel_size == 1
         self.llm = self._start_llm(str(text_dir))
         self.skipped_request_ids: list[str] = []
@@ -86,7 +89,7 @@ class VLLMEngine:
             n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
             top_k=sampling.top_k if sampling.top_k > 0 else 0, max_tokens=sampling.max_response_tokens,
             stop=list(sampling.stop) or None, seed=self._request_seed(sampling, request_index),
-            logprobs=0 if self.cfg.return_logprobs else None, allowed_token_ids=self.allowed_token_ids, skip_special_tokens=True,
+            logprobs=0 if self.cfg.return_logprobs else None, logit_bias=self.ban_bias, skip_special_tokens=True,
         )
 
     def _request_seed(self, sampling: SamplingConfig, request_index: int) -> int | None:
