@@ -104,6 +104,8 @@ class RolloutManager:
         env = {
             "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
             "TOKENIZERS_PARALLELISM": "false",
+            # per-sync INFO lines (and a harmless rotary-embedding warning) would flood the driver's console
+            "VLLM_LOGGING_LEVEL": os.environ.get("VLLM_LOGGING_LEVEL", "ERROR"),
             "PYTHONPATH": os.pathsep.join(p for p in (REPO_ROOT, os.environ.get("PYTHONPATH", "")) if p),
         }
         gpus = self.cfg.tensor_parallel_size if torch.cuda.is_available() else 0
