@@ -140,31 +140,47 @@ class RolloutManager:
 
     def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[Rollout]:
         """All rollouts of `requests`, in request order (then sample order)."""
+        shards = shard(list(requests), len(self.workers))
+        results: list[list[Rollout]] = [[] for _ in shards]
+        for index, rollouts in self._run_shards(shards, sampling):
+            results[index] = rollouts
+        return [r for part in results for r in part]
+
+    def generate_iter(self, requests: list[GenerationRequest], sampling: SamplingConfig, chunks_per_worker: int = 2):
+        """Yield rollouts chunk by chunk as they finish (all n samples of a request in one chunk),
+        so the caller can score finished groups while the rest still generate."""
+        shards = shard(list(requests), len(self.workers) * chunks_per_worker)
+        for _, rollouts in self._run_shards(shards, sampling):
+            yield rollouts
+
+    def _run_shards(self, shards: list[list[GenerationRequest]], sampling: SamplingConfig):
+        """(shard index, rollouts) as shards finish; shard j runs on worker j % workers. A dead
+        worker is restarted (and re-synced) once per death and its shards resubmitted."""
         import ray
         from ray.exceptions import RayActorError
 
-        shards = shard(list(requests), len(self.workers))
-        results: list[list[Rollout] | None] = [None] * len(shards)
+        n = len(self.workers)
         attempts = [0] * len(shards)
-        pending = {self.workers[i].generate.remote(s, sampling): i for i, s in enumerate(shards) if s}
-        for i, s in enumerate(shards):
-            if not s:
-                results[i] = []
+        pending = {}
+        for j, part in enumerate(shards):
+            if part:
+                worker = self.workers[j % n]
+                pending[worker.generate.remote(part, sampling)] = (j, worker)
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
-            i = pending.pop(done[0])
+            j, worker = pending.pop(done[0])
             try:
                 rollouts, skipped = ray.get(done[0])
             except RayActorError as exc:
-                attempts[i] += 1
-                if attempts[i] > self.max_retries:
-                    raise SailRLError(f"rollout worker {i} died {attempts[i]} times on the same prompts; last error: {exc}") from None
-                self._restart(i)
-                pending[self.workers[i].generate.remote(shards[i], sampling)] = i
+                attempts[j] += 1
+                if attempts[j] > self.max_retries:
+                    raise SailRLError(f"rollout worker {j % n} died {attempts[j]} times on the same prompts; last error: {exc}") from None
+                if self.workers[j % n] is worker:  # not restarted yet for this death
+                    self._restart(j % n)
+                pending[self.workers[j % n].generate.remote(shards[j], sampling)] = (j, self.workers[j % n])
                 continue
-            results[i] = rollouts
             self.skipped_request_ids += skipped
-        return [r for part in results for r in part]
+            yield j, rollouts
 
     def init_weight_broadcast(self, host: str, port: int) -> None:
         """`weight_sync: nccl` (GPU): a NCCL group of this process (rank 0) and the workers. Untested here."""

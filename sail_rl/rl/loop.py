@@ -85,22 +85,26 @@ class RLLoop:
         indices = self.sampler.next(n_prompts)
         samples = [self.train[i] for i in indices]
         requests = self._requests(indices, samples, f"s{self.step}")
+        by_id = {r.request_id: (pos, r, i, smp) for pos, (r, i, smp) in enumerate(zip(requests, indices, samples))}
         start = time.perf_counter()
-        rollouts = self.rollout.generate(requests, self.sampling)
+        futures, rollouts = [], []
+        # Ray rollout workers hand back finished chunks: score those groups while the rest generate.
+        chunks = (self.rollout.generate_iter(requests, self.sampling) if hasattr(self.rollout, "generate_iter")
+                  else [self.rollout.generate(requests, self.sampling)])
+        for chunk in chunks:
+            rollouts.extend(chunk)
+            by_request: dict[str, list] = {}
+            for r in chunk:
+                by_request.setdefault(r.request_id, []).append(r)
+            for request_id, group in by_request.items():  # skipped (overlong) prompts have none: counted by the engine
+                pos, request, index, sample = by_id[request_id]
+                inputs = self._reward_inputs(sample, request.messages[-1]["content"][-1]["text"], group, request.images)
+                futures.append((pos, index, sample, group, self.scorer.submit(inputs)))
         gen_s = time.perf_counter() - start
-        by_request: dict[str, list] = {}
-        for r in rollouts:
-            by_request.setdefault(r.request_id, []).append(r)
-        futures = []
-        for request, index, sample in zip(requests, indices, samples):
-            group = by_request.get(request.request_id, [])
-            if not group:  # skipped (overlong prompt): counted by the engine
-                continue
-            inputs = self._reward_inputs(sample, request.messages[-1]["content"][-1]["text"], group, request.images)
-            futures.append((index, sample, group, self.scorer.submit(inputs)))
+        futures.sort(key=lambda f: f[0])  # request order, whatever order the chunks finished in
         groups = []
         reward_metrics: dict[str, float] = {}
-        for index, sample, group, future in futures:
+        for _, index, sample, group, future in futures:
             result = future.result()
             groups.append(Group(index, sample, group, list(result.totals), dict(result.components)))
             for k, v in result.metrics.items():

@@ -88,3 +88,19 @@ def test_vllm_engine_in_ray_actor_parity(ray_cluster, tiny_dir, tiny):
         assert float((trainer - engine_lp).abs().max()) <= 1e-4
     finally:
         manager.close()
+
+
+def test_generate_iter_hands_back_chunks_as_they_finish(ray_cluster, tiny_dir):
+    manager = RolloutManager(HF, str(tiny_dir), worker_cls=SlowWorker)
+    try:
+        start = time.perf_counter()
+        arrivals = []
+        for chunk in manager.generate_iter(_requests(4), GREEDY, chunks_per_worker=2):
+            arrivals.append((time.perf_counter() - start, sorted({r.request_id for r in chunk}), len(chunk)))
+        # 4 chunks of one prompt each on 2 workers (4 s per call): two arrive after ~4 s, while
+        # the other two are still generating, so a caller can score them meanwhile
+        assert len(arrivals) == 4 and all(n == 2 for _, _, n in arrivals)  # both samples of a prompt together
+        assert sorted(q for _, ids, _ in arrivals for q in ids) == ["q0", "q1", "q2", "q3"]
+        assert arrivals[0][0] < arrivals[-1][0] - 2.0
+    finally:
+        manager.close()
