@@ -21,7 +21,6 @@ mean_token_accuracy, epoch).
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -35,6 +34,7 @@ from sail_rl.sft import checkpoint as ckpt
 from sail_rl.sft.config import SFTRecipe
 from sail_rl.sft.examples import SourceData, default_epoch_size, epoch_plan
 from sail_rl.sft.masks import IGNORE_INDEX, SFTCollator, tokenize_example
+from sail_rl.schedule import lr_lambda  # noqa: F401  (re-exported: the SFT tests use it)
 
 
 def masked_lm_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int, int]:
@@ -52,20 +52,6 @@ def masked_lm_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torc
     return loss, int(mask.sum()), correct
 
 
-def lr_lambda(kind: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
-    """Linear warm-up, then cosine / linear decay to 0 or constant (as transformers' schedulers)."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / max(1, warmup_steps)
-        if kind == "constant":
-            return 1.0
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        if kind == "linear":
-            return max(0.0, 1.0 - progress)
-        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
-
-    return factor
 
 
 def use_bf16(flag: Optional[bool]) -> bool:

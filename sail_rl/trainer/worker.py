@@ -16,7 +16,6 @@ one process on the whole mini-batch.
 from __future__ import annotations
 
 import copy
-import math
 import time
 
 import torch
@@ -25,19 +24,8 @@ import torch.distributed as dist
 from sail_rl.algorithms import AlgorithmConfig, compute_policy_loss, value_loss
 from sail_rl.trainer.batch import TrainBatch, split_rows
 from sail_rl.trainer.config import TrainerConfig
+from sail_rl.schedule import lr_lambda
 from sail_rl.trainer.logprobs import ValueModel, policy_forward
-
-
-def lr_lambda(schedule: str, warmup_steps: int, total_steps: int):
-    def factor(step: int) -> float:
-        if warmup_steps and step < warmup_steps:
-            return (step + 1) / warmup_steps
-        if schedule == "constant" or total_steps <= warmup_steps:
-            return 1.0
-        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-        return 0.5 * (1 + math.cos(math.pi * progress)) if schedule == "cosine" else 1.0 - progress
-
-    return factor
 
 
 class PolicyTrainer:
