@@ -64,7 +64,7 @@ def bench_bare(model_dir: str, batch: int, seq: int, steps: int) -> tuple[float,
     torch.cuda.reset_peak_memory_stats()
     times = [cuda_time(step) for _ in range(steps + 2)][2:]
     peak = torch.cuda.max_memory_allocated() / 2**30
-    del model, opt
+
     torch.cuda.empty_cache()
     return batch * seq / statistics.median(times), peak
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 
 import torch
-from torch import nn
 
 from rollouts.weight_sync import iter_buckets, layer_of, load_into_module, merged_lora_weights, named_weights, route_weights, stream_tensors
 

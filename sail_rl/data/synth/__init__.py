@@ -24,5 +24,6 @@ __all__ = [
     "make_bars_value",
     "make_clock_hour",
     "make_count_shapes",
+    "make_shape_colour",
     "parse_difficulty",
 ]
