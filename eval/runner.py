@@ -11,7 +11,6 @@ samples. `{"pid": str, "responses": [str, ...]}` lines are accepted too.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any, Literal, Optional
 
 from eval.report import write_report
 from eval.scoring import ScoreResult, score
+from sail_rl.data.jsonl import read_jsonl
 from sail_rl.data.mathvista import MathVistaSample, load_samples
 from sail_rl.data.prompts import build_prompt, rewrite_mc_to_free_form
 from sail_rl.errors import ConfigError, DataError
@@ -86,13 +86,7 @@ def load_responses(path: str | Path) -> dict[str, list[dict[str, Any]]]:
     if not path.is_file():
         raise DataError(f"responses file not found: {path}; pass the jsonl written by a generation run")
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{lineno}: invalid JSON ({exc.msg}); write one object per line") from None
+    for lineno, rec in read_jsonl(path, "write one object per line"):
         if not isinstance(rec, dict) or "pid" not in rec or ("response" not in rec and "responses" not in rec):
             raise DataError(f"{path}:{lineno}: expected {{\"pid\": ..., \"response\": ...}}; add the missing field")
         pid = str(rec["pid"])

@@ -54,16 +54,16 @@ def logprobs_from_logits(
 ) -> torch.Tensor:
     """logits [batch, seq, vocab] (position s predicts token s+1) -> [batch, seq] log-probs of input_ids.
 
-    One row at a time in float32, so the float32 copy is [seq, vocab], not [batch, seq, vocab].
+    The trainer's own `token_log_probs`, one row at a time (the float32 copy is [seq, vocab]),
+    so the parity tests check the function the RL update uses.
     """
-    scale = 1.0 / temperature if temperature > 0 else 1.0
-    banned = None if not suppress_token_ids else torch.tensor(list(suppress_token_ids), device=logits.device)
+    from sail_rl.trainer.logprobs import token_log_probs
+
+    temperature = temperature if temperature > 0 else 1.0
+    suppress = list(suppress_token_ids) if suppress_token_ids else None
     rows = []
     for b in range(logits.shape[0]):
-        scaled = logits[b, :-1].float() * scale  # [seq-1, vocab]
-        if banned is not None:
-            scaled = scaled.index_fill(-1, banned, float("-inf"))
-        lp = torch.log_softmax(scaled, dim=-1).gather(-1, input_ids[b, 1:, None]).squeeze(-1)  # [seq-1]
+        lp = token_log_probs(logits[b : b + 1, :-1], input_ids[b : b + 1, 1:], temperature, suppress)[0]  # [seq-1]
         rows.append(torch.cat([lp.new_zeros(1), lp]))
     out = torch.stack(rows)
     return torch.where(response_mask.bool(), out, torch.zeros_like(out))

@@ -16,6 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from sail_rl.data.jsonl import read_jsonl
 from sail_rl.errors import ConfigError, DataError
 
 
@@ -93,13 +94,7 @@ def _load_results(args: argparse.Namespace, samples: list) -> list[dict[str, Any
     if not path.is_file():
         raise DataError(f"results file not found: {path}; pass the results.jsonl written by 'sail-rl eval'")
     results = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{lineno}: invalid JSON ({exc.msg}); pass the results.jsonl of 'sail-rl eval'") from None
+    for lineno, rec in read_jsonl(path, "pass the results.jsonl of 'sail-rl eval'"):
         if not isinstance(rec, dict) or "pid" not in rec or "correct" not in rec:
             raise DataError(f"{path}:{lineno}: a result needs 'pid' and 'correct'; use results.jsonl from 'sail-rl eval'")
         results.append(rec)

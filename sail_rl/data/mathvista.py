@@ -117,15 +117,9 @@ def _read_records(path: Path) -> list[tuple[str, dict]]:
     """[(where, record)] from a jsonl / json / parquet file; `where` is `file:line` or `file:row`."""
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        out = []
-        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                out.append((f"{path}:{lineno}", json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: invalid JSON ({exc.msg}); write one JSON object per line") from None
-        return out
+        from sail_rl.data.jsonl import read_jsonl
+
+        return [(f"{path}:{lineno}", rec) for lineno, rec in read_jsonl(path)]
     if suffix == ".json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

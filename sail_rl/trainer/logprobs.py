@@ -17,9 +17,10 @@ def token_log_probs(
     rollout engine never samples (image placeholders): removing them from the softmax keeps
     the trainer's distribution equal to the engine's.
     """
-    scaled = logits.float() / temperature
+    scaled = logits.float() / temperature  # a new tensor even when logits are float32
     if suppress_ids:
-        scaled = scaled.index_fill(-1, torch.tensor(suppress_ids, device=scaled.device), float("-inf"))
+        # in place: `scaled` is already a fresh [B, L, V] copy; a second one costs memory on big vocabularies
+        scaled.index_fill_(-1, torch.tensor(suppress_ids, device=scaled.device), float("-inf"))
     picked = scaled.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     log_probs = picked - torch.logsumexp(scaled, dim=-1)
     # Prompt positions whose target is a suppressed token (the image slot) give -inf; they are
