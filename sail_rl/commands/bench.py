@@ -1,4 +1,4 @@
-"""`sail-rl bench rollout|step`: throughput against a baseline measured in the same run.
+"""`sail-rl bench rollout|step|update`: throughput against a baseline measured in the same run.
 
     sail-rl bench rollout --model DIR [--prompts 8 --n 8 --max-tokens 64]
         tokens/s through sail-rl's rollout path (RolloutManager -> Ray actor -> VLLMEngine:
@@ -6,6 +6,8 @@
         prompt ids, both warmed up first; rounds alternate so machine noise hits both alike.
     sail-rl bench step ...
         one RL step vs TRL's GRPOTrainer (sail_rl.trainer.bench_step).
+    sail-rl bench update [--prompts 16 --n 8 --max-tokens 96]
+        the trainer's old log-probs + update, padding-free vs padded (sail_rl.trainer.bench_update).
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     st = sub.add_parser("step", help="RL step time vs TRL GRPOTrainer (peer figure)")
     _step_arguments(st)
     st.set_defaults(_bench=run_step)
+    up = sub.add_parser("update", help="trainer tokens/s: padding-free packed forward vs padded")
+    from sail_rl.trainer import bench_update
+
+    bench_update.add_arguments(up)
+    up.set_defaults(_bench=lambda args: bench_update.run(args))
 
 
 def _step_arguments(parser: argparse.ArgumentParser) -> None:

@@ -84,6 +84,8 @@ class RunRecipe:
 
     def validate(self) -> None:
         self.rewards_config().validate()
+        if self.model.gradient_checkpointing:
+            raise ConfigError("model.gradient_checkpointing is the SFT switch; in an RL recipe set trainer.gradient_checkpointing: true")
         if not self.data.train_files:
             raise ConfigError("data.train_files is empty; point it at MathVista-format jsonl (sail-rl data synth makes some)")
         if abs(self.trainer.temperature - self.rollout.temperature) > 1e-9 and self.rollout.temperature > 0:

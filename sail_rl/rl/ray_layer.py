@@ -49,7 +49,7 @@ class TrainerHost:
             backend = "nccl" if torch.cuda.is_available() else "gloo"
             dist.init_process_group(backend, init_method=f"tcp://{master[0]}:{master[1]}", rank=rank, world_size=world_size)
         self.trainer = PolicyTrainer(model_dir, recipe.trainer, recipe.algorithm, total_steps=recipe.run.total_steps,
-                                     dtype=recipe.model.dtype, rank=rank, world_size=world_size)
+                                     dtype=recipe.model.dtype, rank=rank, world_size=world_size, attn_implementation=recipe.model.attn_implementation)
 
     def call(self, method: str, *args, **kwargs) -> Any:
         return getattr(self.trainer, method)(*args, **kwargs)
@@ -68,11 +68,21 @@ class RayTrainerGroup:
             actor.options(**placement[r]).remote(model_dir, recipe, r, n, master) for r in range(n)
         ]
         self.world_size = n
+        # under FSDP2 the full weights are gathered by a collective: every rank takes part
+        self.gather_on_all = recipe.trainer.strategy == "fsdp2" and n > 1
 
     def _all(self, method: str, *args):
         import ray
 
         return ray.get([a.call.remote(method, *args) for a in self.actors])
+
+    def _rank0(self, method: str, *args):
+        """rank 0's answer; with FSDP2 every rank runs the call (it is a collective)."""
+        import ray
+
+        if self.gather_on_all:
+            return self._all(method, *args)[0]
+        return ray.get(self.actors[0].call.remote(method, *args))
 
     def compute_log_probs(self, batch) -> None:
         import ray
@@ -93,22 +103,19 @@ class RayTrainerGroup:
         return ray.get([a.call.remote("update", ref) for a in self.actors])[0]
 
     def weights_for_sync(self):
-        import ray
-
-        return ray.get(self.actors[0].call.remote("weights_for_sync"))
+        return self._rank0("weights_for_sync")
 
     def state_dict(self) -> dict:
-        import ray
-
-        return ray.get(self.actors[0].call.remote("state_dict"))
+        return self._rank0("state_dict")
 
     def load_state_dict(self, state: dict) -> None:
-        self._all("load_state_dict", state)
-
-    def save_pretrained(self, out_dir) -> None:
         import ray
 
-        ray.get(self.actors[0].call.remote("save_pretrained", str(out_dir)))
+        ref = ray.put(state)
+        ray.get([a.call.remote("load_state_dict", ref) for a in self.actors])
+
+    def save_pretrained(self, out_dir) -> None:
+        self._rank0("save_pretrained", str(out_dir))
 
 
 class RayRewardPool:

@@ -27,7 +27,7 @@ def local_components(recipe: RunRecipe, base_dir: str | None) -> Components:
     from sail_rl.trainer.worker import PolicyTrainer
 
     trainer = PolicyTrainer(recipe.model.path, recipe.trainer, recipe.algorithm, total_steps=recipe.run.total_steps,
-                            dtype=recipe.model.dtype)
+                            dtype=recipe.model.dtype, attn_implementation=recipe.model.attn_implementation)
     rollout = make_engine(recipe.rollout, recipe.model.path)
     scorer = ScoringPool(recipe.rewards_config(base_dir), max_workers=max(1, recipe.resources.reward_workers), kind="thread")
     return Components(trainer, rollout, scorer, [rollout.close, scorer.close])

@@ -34,6 +34,11 @@ class TrainerConfig:
     freeze_vision: bool = True
     freeze_projector: bool = False
     gradient_checkpointing: bool = False
+    # Pack each micro-batch into one sequence (exact; no compute on pad tokens). None: on with a
+    # varlen flash-attention kernel (model.attn_implementation), off on sdpa, where the packed
+    # block-diagonal mask is dense: `sail-rl bench update` measured 0.48x the padded speed on CPU.
+    padding_free: bool | None = None
+    strategy: Literal["ddp", "fsdp2"] = "ddp"  # data parallel: full replicas + gradient all-reduce, or FSDP2 sharding
     lora: LoraConfig = field(default_factory=LoraConfig)
     use_reference: bool | None = None  # None: when the algorithm needs it (kl_coef or kl_loss_coef > 0)
     critic_learning_rate: float = 1e-5  # PPO with a critic (advantage_estimator: gae)
@@ -48,5 +53,10 @@ class TrainerConfig:
             )
         if self.learning_rate <= 0:
             raise ConfigError(f"trainer.learning_rate must be > 0, got {self.learning_rate}")
+        if self.strategy == "fsdp2" and self.lora.enabled:
+            raise ConfigError(
+                "trainer.strategy fsdp2 with trainer.lora.enabled is not supported (merging adapters into "
+                "sharded weights); use trainer.strategy: ddp for LoRA runs"
+            )
         if len(self.adam_betas) != 2:
             raise ConfigError("trainer.adam_betas must be two numbers, e.g. [0.9, 0.999]")

@@ -9,8 +9,11 @@
 
 Data parallel: `world_size` processes share `torch.distributed` (gloo on CPU, NCCL on GPU).
 Each rank takes its share of every mini-batch's rows; losses are divided by the GLOBAL
-token/sequence counts and gradients all-reduced with SUM, so N ranks take the same step as
-one process on the whole mini-batch.
+token/sequence counts and gradients summed over ranks, so N ranks take the same step as
+one process on the whole mini-batch. `trainer.strategy` picks full replicas with an
+all-reduce (ddp) or FSDP2 sharding (fsdp2); see `sail_rl.trainer.parallel`. Under fsdp2
+`weights_for_sync`, `state_dict` and `save_pretrained` are collectives: call them on every
+rank; rank 0 gets the result, the others an empty dict.
 """
 
 from __future__ import annotations
@@ -19,12 +22,12 @@ import copy
 import time
 
 import torch
-import torch.distributed as dist
 
 from sail_rl.algorithms import AlgorithmConfig, compute_policy_loss, value_loss
 from sail_rl.trainer.batch import TrainBatch, split_rows
-from sail_rl.trainer.config import TrainerConfig
 from sail_rl.schedule import lr_lambda
+from sail_rl.trainer import parallel
+from sail_rl.trainer.config import TrainerConfig
 from sail_rl.trainer.logprobs import ValueModel, policy_forward
 
 
@@ -38,6 +41,7 @@ class PolicyTrainer:
         dtype: str = "float32",
         rank: int = 0,
         world_size: int = 1,
+        attn_implementation: str = "sdpa",
     ):
         from rollouts.engine import banned_token_ids
         from sail_rl.model.builder import load_model, load_processor
@@ -46,27 +50,32 @@ class PolicyTrainer:
             torch.set_num_threads(cfg.torch_threads)
         torch.manual_seed(cfg.seed)
         self.cfg, self.algo = cfg, algo
-        self.model_dir = str(model_dir)
+        self.model_dir, self.dtype = str(model_dir), dtype
         self.rank, self.world_size = rank, world_size
+        self.fsdp = cfg.strategy == "fsdp2" and world_size > 1
+        self.padding_free = cfg.padding_free if cfg.padding_free is not None else "flash" in attn_implementation
         self.device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
-        self.model = load_model(model_dir, dtype=dtype).to(self.device)
+        self.model = load_model(model_dir, dtype=dtype, attn_implementation=attn_implementation).to(self.device)
         self.suppress_ids = banned_token_ids(load_processor(model_dir).tokenizer)
         self.model.train()
         if cfg.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
         self.model.vision_model.requires_grad_(not cfg.freeze_vision)
         self.model.projector.requires_grad_(not cfg.freeze_projector)
-        needs_ref = cfg.use_reference if cfg.use_reference is not None else (algo.kl_coef > 0 or algo.kl_loss_coef > 0)
+        self.needs_ref = cfg.use_reference if cfg.use_reference is not None else (algo.kl_coef > 0 or algo.kl_loss_coef > 0)
         self.reference = None
-        if needs_ref and not cfg.lora.enabled:
+        if self.needs_ref and not cfg.lora.enabled:
             self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
-        if cfg.lora.enabled:
-            self.model = _wrap_lora(self.model, cfg)
         self.critic = None
         if algo.advantage_estimator == "gae":
-            self.critic = ValueModel(copy.deepcopy(self._base())).to(self.device)
+            self.critic = ValueModel(copy.deepcopy(self.model)).to(self.device)
             self.critic.backbone.vision_model.requires_grad_(False)
-        self.needs_ref = needs_ref
+        if cfg.lora.enabled:
+            self.model = _wrap_lora(self.model, cfg)
+        if self.fsdp:  # after the copies: reference and critic are sharded alike
+            for module in (self.model, self.reference, self.critic):
+                if module is not None:
+                    parallel.shard_fsdp2(module, world_size, self.device.type)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=tuple(cfg.adam_betas), weight_decay=cfg.weight_decay,
                                            fused=self.device.type == "cuda")
@@ -85,19 +94,27 @@ class PolicyTrainer:
         """The SAIL-VL model under any PEFT wrapper."""
         return self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
 
-    def local_rows(self, rows: list[int]) -> list[int]:
-        """This rank's share of `rows` (strided, so every rank gets a similar mix)."""
-        return rows[self.rank :: self.world_size]
+    def _reduce_grads(self, params) -> None:
+        """ddp: sum gradients over ranks (fsdp2 reduce-scatters them in the backward)."""
+        if self.world_size > 1 and not self.fsdp:
+            parallel.all_reduce_grads(params)
 
-    def _all_reduce_grads(self, params) -> None:
-        if self.world_size == 1:
-            return
-        for p in params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+    def _micro_batches(self, batch: TrainBatch, rows: list[int], n_total: int):
+        """Yield `rows` of `batch` in micro-batches as (micro, is_stand_in), on the device. Under
+        fsdp2 every rank runs as many forwards as the largest share of `n_total` rows needs; the
+        missing ones are a stand-in row whose result the caller drops."""
+        size = self.cfg.micro_batch_size
+        chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
+        if self.fsdp:
+            chunks += [[]] * (parallel.forwards_per_rank(n_total, self.world_size, size) - len(chunks))
+        for chunk in chunks:
+            yield batch.select(chunk or [0]).trimmed().to(self.device), not chunk
 
     # ------------------------------------------------------------------ log-probs
+
+    def _log_probs(self, model, micro: TrainBatch, with_entropy: bool = False):
+        return policy_forward(model, micro, self.cfg.temperature, with_entropy=with_entropy,
+                              suppress_ids=self.suppress_ids, padding_free=self.padding_free)
 
     @torch.no_grad()
     def compute_log_probs(self, batch: TrainBatch, rows: list[int] | None = None) -> dict[str, torch.Tensor]:
@@ -110,15 +127,18 @@ class PolicyTrainer:
         out: dict[str, list[torch.Tensor]] = {"old_log_probs": [], "ref_log_probs": [], "old_values": []}
         was_training = self.model.training
         self.model.eval()
-        for chunk in split_rows(len(rows), self.cfg.micro_batch_size):
-            micro = batch.select([rows[i] for i in chunk]).to(self.device)
-            out["old_log_probs"].append(policy_forward(self.model, micro, self.cfg.temperature, suppress_ids=self.suppress_ids)[0])
+        width = batch.response_mask.shape[1]
+        for micro, stand_in in self._micro_batches(batch, rows, len(batch)):
+            results = {"old_log_probs": self._log_probs(self.model, micro)[0]}
             if self.needs_ref:
-                out["ref_log_probs"].append(self._reference_log_probs(micro))
+                results["ref_log_probs"] = self._reference_log_probs(micro)
             if self.critic is not None:
-                out["old_values"].append(self.critic(micro))
+                results["old_values"] = self.critic(micro)
+            if not stand_in:  # micro-batches are trimmed: pad back to the batch's width
+                for key, value in results.items():
+                    out[key].append(torch.nn.functional.pad(value.cpu(), (0, width - value.shape[1])))
         self.model.train(was_training)
-        result = {k: torch.cat(v).cpu() for k, v in out.items() if v}
+        result = {k: torch.cat(v) for k, v in out.items() if v}
         if not rows_given:
             for key, value in result.items():
                 setattr(batch, key, value)
@@ -126,9 +146,9 @@ class PolicyTrainer:
 
     def _reference_log_probs(self, micro: TrainBatch) -> torch.Tensor:
         if self.reference is not None:
-            return policy_forward(self.reference, micro, self.cfg.temperature, suppress_ids=self.suppress_ids)[0]
+            return self._log_probs(self.reference, micro)[0]
         with self.model.disable_adapter():  # LoRA: the base model is the reference
-            return policy_forward(self.model, micro, self.cfg.temperature, suppress_ids=self.suppress_ids)[0]
+            return self._log_probs(self.model, micro)[0]
 
     # ------------------------------------------------------------------ update
 
@@ -158,34 +178,35 @@ class PolicyTrainer:
         # SUM-reducing gradients then equals one big batch.
         global_tokens = mini.response_mask.sum().to(self.device)
         global_seqs = (mini.response_mask.sum(dim=1) > 0).sum().to(self.device)
-        local = self.local_rows(list(range(len(mini))))
+        local = list(range(len(mini)))[self.rank :: self.world_size]
         self.optimizer.zero_grad(set_to_none=True)
         if self.critic_optimizer is not None:
             self.critic_optimizer.zero_grad(set_to_none=True)
         metric_sums: dict[str, float] = {}
         n_micro = 0
-        for chunk in split_rows(len(local), self.cfg.micro_batch_size):
-            micro = mini.select([local[i] for i in chunk]).trimmed().to(self.device)
-            metrics = self._micro_step(micro, global_tokens, global_seqs)
-            for k, v in metrics.items():
-                metric_sums[k] = metric_sums.get(k, 0.0) + v
-            n_micro += 1
+        for micro, stand_in in self._micro_batches(mini, local, len(mini)):
+            metrics = self._micro_step(micro, global_tokens, global_seqs, weight=0.0 if stand_in else 1.0)
+            if not stand_in:
+                for k, v in metrics.items():
+                    metric_sums[k] = metric_sums.get(k, 0.0) + v
+                n_micro += 1
         params = [p for p in self.model.parameters() if p.requires_grad]
-        self._all_reduce_grads(params)
+        self._reduce_grads(params)
         grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm)
         self.optimizer.step()
         out = {k: v / max(n_micro, 1) for k, v in metric_sums.items()}
-        out["grad_norm"] = float(grad_norm)
+        out["grad_norm"] = parallel.full_value(grad_norm)
         if self.critic is not None:
             critic_params = [p for p in self.critic.parameters() if p.requires_grad]
-            self._all_reduce_grads(critic_params)
-            out["critic_grad_norm"] = float(torch.nn.utils.clip_grad_norm_(critic_params, self.cfg.max_grad_norm))
+            self._reduce_grads(critic_params)
+            out["critic_grad_norm"] = parallel.full_value(torch.nn.utils.clip_grad_norm_(critic_params, self.cfg.max_grad_norm))
             self.critic_optimizer.step()
         return out
 
-    def _micro_step(self, micro: TrainBatch, global_tokens, global_seqs) -> dict[str, float]:
+    def _micro_step(self, micro: TrainBatch, global_tokens, global_seqs, weight: float = 1.0) -> dict[str, float]:
+        """Forward and backward of one micro-batch; weight 0 runs a stand-in for FSDP2's collectives."""
         with_entropy = self.algo.entropy_coef != 0.0
-        log_probs, entropy, aux_loss = policy_forward(self.model, micro, self.cfg.temperature, with_entropy=with_entropy, suppress_ids=self.suppress_ids)
+        log_probs, entropy, aux_loss = self._log_probs(self.model, micro, with_entropy)
         loss, metrics = compute_policy_loss(
             self.algo,
             log_probs,
@@ -203,7 +224,7 @@ class PolicyTrainer:
             share = len(micro) / float(global_seqs) if global_seqs else 0.0
             loss = loss + coef * aux_loss * share
             metrics["moe_aux_loss"] = float(aux_loss)
-        loss.backward()
+        (loss * weight).backward()
         if self.critic is not None:
             values = self.critic(micro)
             v_loss, v_metrics = value_loss(
@@ -211,7 +232,7 @@ class PolicyTrainer:
                 value_clip=self.algo.value_clip, loss_agg_mode=self.algo.loss_agg_mode,
                 global_token_count=global_tokens, global_seq_count=global_seqs,
             )
-            v_loss.backward()
+            (v_loss * weight).backward()
             metrics.update({f"critic_{k}": v for k, v in v_metrics.items()})
         return metrics
 
@@ -219,7 +240,9 @@ class PolicyTrainer:
 
     @torch.no_grad()
     def weights_for_sync(self) -> dict[str, torch.Tensor]:
-        """The full SAIL-VL state dict the rollout engine needs (LoRA merged in, names unprefixed)."""
+        """The full SAIL-VL state dict the rollout engine needs (LoRA merged in, names unprefixed), on CPU."""
+        if self.fsdp:
+            return parallel.full_model_state(self.model)
         if hasattr(self.model, "merge_adapter"):
             self.model.merge_adapter()
             try:
@@ -230,35 +253,43 @@ class PolicyTrainer:
         return {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
 
     def save_pretrained(self, out_dir: str) -> None:
-        """Save a loadable SAIL-VL checkpoint (LoRA merged) with its processor and tokenizer."""
-        from sail_rl.model.builder import load_processor
+        """Save a loadable SAIL-VL checkpoint (LoRA merged) with its processor and tokenizer (rank 0 writes)."""
+        from sail_rl.model.builder import load_model, load_processor
 
-        base = copy.deepcopy(self._base())
-        base.load_state_dict(self.weights_for_sync(), strict=False)
-        base.save_pretrained(out_dir)
+        state = self.weights_for_sync()
+        if self.rank != 0:
+            return
+        model = load_model(self.model_dir, dtype=self.dtype)  # on CPU: no second copy on the accelerator
+        model.load_state_dict(state)
+        model.save_pretrained(out_dir)
         load_processor(self.model_dir).save_pretrained(out_dir)
 
     def state_dict(self) -> dict:
-        """Everything to resume: weights (incl. adapter), optimizers, scheduler, step."""
-        state = {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "global_step": self.global_step,
-        }
+        """Everything to resume: weights (incl. adapter), optimizers, scheduler, step (rank 0 gets it)."""
+        pairs = {"model": (self.model, self.optimizer)}
         if self.critic is not None:
-            state["critic"] = self.critic.state_dict()
-            state["critic_optimizer"] = self.critic_optimizer.state_dict()
-        return state
+            pairs["critic"] = (self.critic, self.critic_optimizer)
+        state: dict = {"scheduler": self.scheduler.state_dict(), "global_step": self.global_step}
+        for name, (module, optimizer) in pairs.items():
+            if self.fsdp:
+                state[name], state[f"{name}_optimizer"] = parallel.full_training_state(module, optimizer)
+            else:
+                state[name], state[f"{name}_optimizer"] = module.state_dict(), optimizer.state_dict()
+        return state if self.rank == 0 else {}
 
     def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        """Resume from `state_dict()` (every rank gets the full state)."""
+        pairs = {"model": (self.model, self.optimizer)}
+        if self.critic is not None and "critic" in state:
+            pairs["critic"] = (self.critic, self.critic_optimizer)
+        for name, (module, optimizer) in pairs.items():
+            if self.fsdp:
+                parallel.load_training_state(module, optimizer, state[name], state[f"{name}_optimizer"])
+            else:
+                module.load_state_dict(state[name])
+                optimizer.load_state_dict(state[f"{name}_optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.global_step = state["global_step"]
-        if self.critic is not None and "critic" in state:
-            self.critic.load_state_dict(state["critic"])
-            self.critic_optimizer.load_state_dict(state["critic_optimizer"])
 
 
 def _wrap_lora(model, cfg: TrainerConfig):

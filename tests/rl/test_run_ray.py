@@ -11,7 +11,8 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def test_ray_run_with_vllm_updates_and_syncs(tmp_path, tiny_dir):
+@pytest.mark.parametrize("parallel", ["one_rank", "fsdp2_two_ranks"])
+def test_ray_run_with_vllm_updates_and_syncs(tmp_path, tiny_dir, parallel):
     data = tmp_path / "data"
     subprocess.run([sys.executable, "-m", "sail_rl.cli", "data", "synth", "--out", str(data), "--n", "16", "--split-eval", "4"], check=True)
     rewards = tmp_path / "my_rewards.py"
@@ -19,12 +20,16 @@ def test_ray_run_with_vllm_updates_and_syncs(tmp_path, tiny_dir):
         "def short(inputs, target=20):\n"
         "    return [1.0 / (1.0 + len(x.response) / target) for x in inputs]\n"
     )
+    # two sharded trainer ranks and the vLLM worker in their own bundles, on 2 cores
+    resources = ("{colocate: false, num_trainer_workers: 2, trainer_cpus: 0.5, rollout_cpus: 1}"
+                 if parallel == "fsdp2_two_ranks" else "{colocate: true}")
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"""
 model: {{path: {tiny_dir}}}
 data: {{train_files: [{data}/data.jsonl], eval_files: [{data}/eval.jsonl], prompt_mode: direct}}
 rollout: {{engine: vllm, rollouts_per_prompt: 4, max_response_tokens: 24, max_model_len: 512, max_prompt_tokens: 400, kv_cache_gib: 0.5}}
-trainer: {{learning_rate: 1.0e-3, mini_batch_size: 16, micro_batch_size: 8}}
+trainer: {{learning_rate: 1.0e-3, mini_batch_size: 16, micro_batch_size: 8, strategy: {"fsdp2" if parallel == "fsdp2_two_ranks" else "ddp"}}}
+resources: {resources}
 rewards: [{{path: my_rewards.py:short, weight: 1.0, kwargs: {{target: 40}}}}]
 run: {{output_dir: {tmp_path}/run, total_steps: 2, prompts_per_step: 4, dynamic_sampling: false, eval_max_samples: 4,
       save_every_steps: 2, progress_bar: false, mode: ray}}

@@ -82,7 +82,7 @@ def test_ppo_critic_trains_values(tiny_dir):
     assert "actor/critic_vf_loss" in metrics and not torch.equal(head, trainer.critic.value_head.weight)
 
 
-def _dp_worker(rank, world_size, model_dir, port, out_path):
+def _dp_worker(rank, world_size, model_dir, port, out_path, strategy):
     import torch.distributed as dist
 
     os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
@@ -90,51 +90,76 @@ def _dp_worker(rank, world_size, model_dir, port, out_path):
     if world_size > 1:
         dist.init_process_group("gloo", rank=rank, world_size=world_size)
     algo = AlgorithmConfig()
-    trainer = PolicyTrainer(model_dir, _cfg(mini_batch_size=16, micro_batch_size=2, torch_threads=1), algo, rank=rank, world_size=world_size)
+    cfg = _cfg(mini_batch_size=16, micro_batch_size=3, torch_threads=1, strategy=strategy)  # 8 rows a rank: 3 + 3 + 2
+    trainer = PolicyTrainer(model_dir, cfg, algo, rank=rank, world_size=world_size)
     batch = _prepare(trainer, fake_batch(model_dir), algo)
     trainer.update(batch)
+    weights = trainer.weights_for_sync()  # a collective under fsdp2: every rank calls it
+    result = {"weights": weights}
+    if strategy == "fsdp2":
+        # resume: the full state from rank 0, loaded by a fresh sharded trainer, takes the same next step
+        state_path = f"{out_path}.state"
+        state = trainer.state_dict()
+        if rank == 0:
+            torch.save(state, state_path)
+        dist.barrier()
+        fresh = PolicyTrainer(model_dir, cfg, algo, rank=rank, world_size=world_size)
+        fresh.load_state_dict(torch.load(state_path, weights_only=False))
+        for t in (trainer, fresh):
+            t.update(_prepare(t, fake_batch(model_dir, seed=1), algo))
+        result["next"], result["next_resumed"] = trainer.weights_for_sync(), fresh.weights_for_sync()
+        fresh.save_pretrained(f"{out_path}.model")
     if rank == 0:
-        torch.save(trainer.weights_for_sync(), out_path)
+        torch.save(result, out_path)
     if world_size > 1:
         dist.destroy_process_group()
 
 
-@pytest.mark.slow
-def test_two_process_data_parallel_equals_one_process(tiny_dir, tmp_path):
+def _run_ranks(world_size, model_dir, out_path, strategy):
     import socket
 
-    def port():
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
-
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     ctx = mp.get_context("spawn")
-    one, two = tmp_path / "one.pt", tmp_path / "two.pt"
-    ctx.Process(target=_dp_worker, args=(0, 1, str(tiny_dir), port(), one)).start()
-    procs = []
-    p = port()
-    for rank in range(2):
-        procs.append(ctx.Process(target=_dp_worker, args=(rank, 2, str(tiny_dir), p, two)))
-        procs[-1].start()
+    procs = [ctx.Process(target=_dp_worker, args=(r, world_size, model_dir, port, str(out_path), strategy)) for r in range(world_size)]
+    for proc in procs:
+        proc.start()
     for proc in procs:
         proc.join(timeout=300)
-        assert proc.exitcode == 0
-    import time
+        assert proc.exitcode == 0, f"rank exited with {proc.exitcode}"
+    return torch.load(out_path, weights_only=False)
 
-    for _ in range(300):
-        if one.exists():
-            break
-        time.sleep(1)
-    time.sleep(1)
-    a, b = torch.load(one), torch.load(two)
-    assert a.keys() == b.keys()
+
+@pytest.mark.slow
+def test_two_process_data_parallel_equals_one_process(tiny_dir, tmp_path):
+    one = _run_ranks(1, str(tiny_dir), tmp_path / "one.pt", "ddp")["weights"]
     initial = PolicyTrainer(str(tiny_dir), _cfg(), AlgorithmConfig()).weights_for_sync()
-    deltas_1 = torch.cat([(a[k] - initial[k]).flatten() for k in a])
-    deltas_2 = torch.cat([(b[k] - initial[k]).flatten() for k in a])
-    moved = deltas_1.abs() > 0
-    assert moved.float().mean() > 0.1  # the step did something
-    # Same update up to float summation order. Adam's first step is lr * g / |g|, so an element
-    # whose gradient is ~0 may differ by up to 2 * lr; every other element must agree closely.
-    close = (deltas_1 - deltas_2).abs() <= 1e-6 + 1e-3 * deltas_1.abs()
-    assert close.float().mean() > 0.999
-    assert (deltas_1 - deltas_2).abs().max() <= 2 * 1e-3 + 1e-6
+    deltas_1 = torch.cat([(one[k] - initial[k]).flatten() for k in one])
+    assert (deltas_1.abs() > 0).float().mean() > 0.1  # the step did something
+    results = {s: _run_ranks(2, str(tiny_dir), tmp_path / f"two_{s}.pt", s) for s in ("ddp", "fsdp2")}
+    for strategy, result in results.items():
+        two = result["weights"]
+        assert two.keys() == one.keys(), strategy
+        deltas_2 = torch.cat([(two[k] - initial[k]).flatten() for k in one])
+        # Same update up to float summation order. Adam's first step is lr * g / |g|, so an element
+        # whose gradient is ~0 may differ by up to 2 * lr; every other element must agree closely.
+        close = (deltas_1 - deltas_2).abs() <= 1e-6 + 1e-3 * deltas_1.abs()
+        assert close.float().mean() > 0.999, strategy
+        assert (deltas_1 - deltas_2).abs().max() <= 2 * 1e-3 + 1e-6, strategy
+    fsdp = results["fsdp2"]
+    for k in fsdp["next"]:  # the resumed sharded trainer took exactly the same second step
+        torch.testing.assert_close(fsdp["next_resumed"][k], fsdp["next"][k], atol=0, rtol=0)
+    assert any(not torch.equal(fsdp["next"][k], fsdp["weights"][k]) for k in fsdp["next"])
+    from sail_rl.model.builder import load_model
+
+    saved = load_model(tmp_path / "two_fsdp2.pt.model").state_dict()
+    for k in fsdp["next_resumed"]:
+        torch.testing.assert_close(saved[k], fsdp["next_resumed"][k], atol=0, rtol=0)
+
+
+def test_fsdp2_with_lora_is_a_config_error():
+    from sail_rl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="strategy fsdp2"):
+        _cfg(strategy="fsdp2", lora=LoraConfig(enabled=True)).validate()

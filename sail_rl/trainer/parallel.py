@@ -1,0 +1,83 @@
+"""Data parallel over N ranks, two ways, one contract.
+
+    ddp    every rank holds the whole model; gradients are SUM all-reduced after the backward passes.
+    fsdp2  parameters, gradients and optimizer state are sharded across ranks (torch's
+           `fully_shard` on every decoder layer of the vision tower and the LLM, then the
+           root); forwards all-gather a layer at a time, backwards reduce-scatter.
+
+Either way the loss of a micro-batch is divided by the GLOBAL token/sequence count of its
+mini-batch, so gradients are summed over ranks (never averaged): N ranks take the step one
+process takes on the whole mini-batch. FSDP2's collectives run once per forward, so every
+rank must run the same number of forwards (`forwards_per_rank`); a rank with fewer rows
+runs the rest on a stand-in row with zero weight.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def forwards_per_rank(n_rows: int, world_size: int, micro_batch_size: int) -> int:
+    """Micro-batches of the largest strided share of `n_rows` (rank r takes rows r, r+N, ...).
+
+    >>> forwards_per_rank(5, 2, 1)  # rank 0 has rows 0, 2, 4; rank 1 has 1, 3 and a stand-in
+    3
+    """
+    return math.ceil(math.ceil(n_rows / world_size) / micro_batch_size)
+
+
+def shard_fsdp2(model: nn.Module, world_size: int, device_type: str) -> nn.Module:
+    """Shard a SAIL-VL model (or the critic around one) in place with FSDP2; gradients SUM over ranks."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import FSDPModule, fully_shard
+
+    mesh = init_device_mesh(device_type, (world_size,))
+    base = getattr(model, "backbone", model)  # ValueModel wraps the SAIL-VL backbone
+    for layer in [*base.vision_model.encoder.layers, *base.language_model.model.layers]:
+        fully_shard(layer, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    for module in model.modules():
+        if isinstance(module, FSDPModule):
+            module.set_gradient_divide_factor(1.0)  # a plain SUM: the loss already divides by global counts
+            module.set_force_sum_reduction_for_comms(True)  # else a PREMUL_SUM, which gloo lacks
+    return model
+
+
+def all_reduce_grads(params: list[nn.Parameter]) -> None:
+    """ddp: SUM every gradient over ranks (a missing one counts as zero)."""
+    import torch.distributed as dist
+
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+
+
+def full_value(tensor: torch.Tensor) -> float:
+    """A float from a plain tensor or a (replicated) DTensor, e.g. FSDP2's gradient norm."""
+    return float(tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor)
+
+
+def full_model_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """fsdp2: the unsharded state dict on CPU on rank 0 ({} on other ranks). A collective."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def full_training_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
+    """fsdp2: (model, optimizer) state dicts unsharded on rank 0 ({} elsewhere). A collective."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+    return get_state_dict(model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def load_training_state(model: nn.Module, optimizer: torch.optim.Optimizer, model_state: dict, optim_state: dict) -> None:
+    """fsdp2: every rank loads the full state dicts and keeps its shard. A collective."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+    set_state_dict(model, optimizer, model_state_dict=model_state, optim_state_dict=optim_state,
+                   options=StateDictOptions(full_state_dict=True))
