@@ -115,28 +115,67 @@ class VLLMEngine:
         return prompts
 
     def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[Rollout]:
-        prepared, skipped = prepare_prompts(self.processor, requests, self.cfg)
-        self.skipped_request_ids += skipped
+        prepared, prompts, params, timings = self._prepare(requests, sampling)
         if not prepared:
             return []
         start = time.perf_counter()
+        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        timings["generate_s"] = time.perf_counter() - start
+        return [r for p, out in zip(prepared, outputs) for r in self._rollouts(p, out, timings)]
+
+    def generate_iter(self, requests: list[GenerationRequest], sampling: SamplingConfig):
+        """Yield each request's rollouts (all n samples) as soon as it finishes, so the caller
+        scores finished groups while the rest still generate. One engine batch, as `generate`:
+        the same requests in the same order, so the same samples."""
+        if not hasattr(self.llm, "_add_completion_requests"):  # another vLLM: whole batch at once
+            yield self.generate(requests, sampling)
+            return
+        prepared, prompts, params, timings = self._prepare(requests, sampling)
+        if not prepared:
+            return
+        start = time.perf_counter()
+        request_ids = self.llm._add_completion_requests(prompts=prompts, params=params, use_tqdm=False)
+        # vLLM returns internal ids ("<id>-<8 random chars>"); outputs carry the external "<id>"
+        position = {str(rid).rsplit("-", 1)[0]: i for i, rid in enumerate(request_ids)}
+        engine = self.llm.llm_engine
+        finished = 0
+        try:
+            while engine.has_unfinished_requests():
+                for out in engine.step():
+                    if out.finished:
+                        finished += 1
+                        timings["generate_s"] = time.perf_counter() - start
+                        yield self._rollouts(prepared[position[out.request_id]], out, timings)
+        finally:
+            if finished < len(request_ids):  # the caller stopped early: leave the engine empty
+                engine.abort_request([str(r) for r in request_ids], internal=True)
+
+    def _prepare(self, requests: list[GenerationRequest], sampling: SamplingConfig):
+        """(prepared prompts, vLLM prompts, sampling params, timings) for a batch of requests."""
+        prepared, skipped = prepare_prompts(self.processor, requests, self.cfg)
+        self.skipped_request_ids += skipped
+        if not prepared:
+            return [], [], [], {}
+        start = time.perf_counter()
         prompts = self.build_prompts(prepared)
-        embed_s = time.perf_counter() - start
+        timings = {"embed_s": time.perf_counter() - start}
         params = [self.sampling_params(sampling, i) for i in range(len(prompts))]
         self.generate_calls += 1
-        outputs = self.llm.generate(prompts, params, use_tqdm=False)
-        timings = {"embed_s": embed_s, "generate_s": time.perf_counter() - start - embed_s}
+        return prepared, prompts, params, timings
+
+    @staticmethod
+    def _rollouts(p, out, timings: dict) -> list[Rollout]:
+        """One request's vLLM output -> its n Rollouts."""
         rollouts = []
-        for p, out in zip(prepared, outputs):
-            for k, comp in enumerate(out.outputs):
-                tokens = list(comp.token_ids)
-                logprobs = [float(step[tok].logprob) for tok, step in zip(tokens, comp.logprobs or [])]
-                rollouts.append(Rollout(
-                    request_id=p.request.request_id, sample_index=k, prompt_token_ids=p.prompt_token_ids,
-                    response_token_ids=tokens, response_logprobs=logprobs, text=comp.text,
-                    finish_reason=comp.finish_reason or "abort", num_image_tiles=p.num_image_tiles,
-                    pixel_values=p.pixel_values, timings=dict(timings), metadata=dict(p.request.metadata),
-                ))
+        for k, comp in enumerate(out.outputs):
+            tokens = list(comp.token_ids)
+            logprobs = [float(step[tok].logprob) for tok, step in zip(tokens, comp.logprobs or [])]
+            rollouts.append(Rollout(
+                request_id=p.request.request_id, sample_index=k, prompt_token_ids=p.prompt_token_ids,
+                response_token_ids=tokens, response_logprobs=logprobs, text=comp.text,
+                finish_reason=comp.finish_reason or "abort", num_image_tiles=p.num_image_tiles,
+                pixel_values=p.pixel_values, timings=dict(timings), metadata=dict(p.request.metadata),
+            ))
         return rollouts
 
     # ------------------------------------------------------------------ weights and memory

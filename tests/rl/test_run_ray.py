@@ -1,4 +1,5 @@
-"""`sail-rl run` for real: Ray actors (trainer, vLLM rollout worker, reward actor), 2 GRPO steps."""
+"""`sail-rl run` for real: Ray actors (trainer, vLLM rollout worker, reward actor), 2 GRPO steps;
+also with two FSDP2 trainer ranks, and in one process without Ray (rewards scored as requests finish)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("parallel", ["one_rank", "fsdp2_two_ranks"])
+@pytest.mark.parametrize("parallel", ["one_rank", "fsdp2_two_ranks", "local_no_ray"])
 def test_ray_run_with_vllm_updates_and_syncs(tmp_path, tiny_dir, parallel):
     data = tmp_path / "data"
     subprocess.run([sys.executable, "-m", "sail_rl.cli", "data", "synth", "--out", str(data), "--n", "16", "--split-eval", "4"], check=True)
@@ -32,7 +33,7 @@ trainer: {{learning_rate: 1.0e-3, mini_batch_size: 16, micro_batch_size: 8, stra
 resources: {resources}
 rewards: [{{path: my_rewards.py:short, weight: 1.0, kwargs: {{target: 40}}}}]
 run: {{output_dir: {tmp_path}/run, total_steps: 2, prompts_per_step: 4, dynamic_sampling: false, eval_max_samples: 4,
-      save_every_steps: 2, progress_bar: false, mode: ray}}
+      save_every_steps: 2, progress_bar: false, mode: {"local" if parallel == "local_no_ray" else "ray"}}}
 """)
     out = subprocess.run([sys.executable, "-m", "sail_rl.cli", "run", str(recipe)], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]

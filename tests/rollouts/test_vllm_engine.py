@@ -87,3 +87,20 @@ def test_overlong_prompt_skipped_not_sent(engine):
     finally:
         engine.cfg.max_prompt_tokens = old
     assert [r.request_id for r in rollouts] == ["ok"] and engine.skipped_request_ids[-1] == "too-long"
+
+
+def test_generate_iter_yields_each_request_when_it_finishes(engine, tiny):
+    reqs = [text_request("t"), image_request("i"), text_request("t2")]
+    whole = engine.generate(reqs, GREEDY)
+    streamed = [r for chunk in engine.generate_iter(reqs, GREEDY) for r in chunk]
+    key = lambda r: (r.request_id, tuple(r.response_token_ids))  # noqa: E731
+    assert sorted(map(key, streamed)) == sorted(map(key, whole))  # the same batch, the same answers
+    sampled = SamplingConfig(rollouts_per_prompt=3, temperature=1.0, max_response_tokens=8)
+    chunks = list(engine.generate_iter(reqs, sampled))
+    assert len(chunks) == 3  # one chunk per request, with all n samples
+    assert all(len({r.request_id for r in c}) == 1 and len(c) == 3 for c in chunks)
+    assert _max_diff(tiny[0], engine, [r for c in chunks for r in c if r.request_id == "i"], 1.0) <= 1e-4
+    # a caller that stops early leaves nothing behind in the engine
+    next(iter(engine.generate_iter(reqs, sampled)))
+    assert not engine.llm.llm_engine.has_unfinished_requests()
+    assert sorted(map(key, engine.generate(reqs, GREEDY))) == sorted(map(key, whole))
