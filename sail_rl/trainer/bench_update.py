@@ -1,10 +1,12 @@
-"""`sail-rl bench update`: trainer tokens/s, padding-free packed forward vs padded, in one run.
+"""`sail-rl bench update`: trainer tokens/s of the ways to batch rows, against plain padding, in one run.
 
 One RL step's trainer work (old log-probs + one GRPO update over mini- and micro-batches)
 on a batch shaped like the demo's: image prompts, `prompts` x `n` rollouts whose response
 lengths are spread over [8, max_tokens] as sampled rollouts are. Both trainers start from
-the same weights; rounds alternate so machine noise hits both alike. Prints the median
-tokens/s of each and the ratio packed / padded.
+the same weights; rounds alternate so machine noise hits all alike. Prints the median
+tokens/s of each and its ratio to plain padding (rows in arrival order, padded per micro-batch):
+    length-grouped   micro-batches of similar-length rows (trainer.group_by_length, the default)
+    padding-free     every micro-batch packed into one sequence (trainer.padding_free)
 """
 
 from __future__ import annotations
@@ -67,10 +69,11 @@ def run(args: argparse.Namespace) -> int:
             init_model("tiny", model_dir, seed=0)
         batch = rollout_batch(model_dir, args.prompts, args.n, args.max_tokens)
         algo = AlgorithmConfig()
+        variants = {"padded": (False, False), "length-grouped": (True, False), "padding-free": (False, True)}
         trainers = {
-            name: PolicyTrainer(model_dir, TrainerConfig(learning_rate=1e-6, mini_batch_size=args.mini_batch,
-                                                         micro_batch_size=args.micro_batch, padding_free=packed), algo)
-            for name, packed in (("padded", False), ("padding-free", True))
+            name: PolicyTrainer(model_dir, TrainerConfig(learning_rate=1e-6, mini_batch_size=args.mini_batch, micro_batch_size=args.micro_batch,
+                                                         group_by_length=grouped, padding_free=packed), algo)
+            for name, (grouped, packed) in variants.items()
         }
         real_tokens = int(batch.attention_mask.sum())
         print(f"batch: {len(batch)} rollouts, {real_tokens} tokens ({batch.num_response_tokens} response), "
@@ -86,9 +89,8 @@ def run(args: argparse.Namespace) -> int:
                 seconds = time.perf_counter() - start
                 if round_:  # round 0 warms up
                     rates[name].append(real_tokens / seconds)
-                    print(f"  round {round_} {name:>12}: {seconds:.2f} s, {real_tokens / seconds:,.0f} tokens/s", flush=True)
+                    print(f"  round {round_} {name:>14}: {seconds:.2f} s, {real_tokens / seconds:,.0f} tokens/s", flush=True)
     medians = {name: statistics.median(r) for name, r in rates.items()}
     for name, rate in medians.items():
-        print(f"{name:>12}: {rate:,.0f} tokens/s (median of {args.repeats})")
-    print(f"ratio padding-free / padded: {medians['padding-free'] / medians['padded']:.2f}")
+        print(f"{name:>14}: {rate:,.0f} tokens/s (median of {args.repeats}), ratio to padded {rate / medians['padded']:.2f}")
     return 0

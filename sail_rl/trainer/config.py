@@ -38,6 +38,7 @@ class TrainerConfig:
     # varlen flash-attention kernel (model.attn_implementation), off on sdpa, where the packed
     # block-diagonal mask is dense: `sail-rl bench update` measured 0.48x the padded speed on CPU.
     padding_free: bool | None = None
+    group_by_length: bool = True  # micro-batches of similar-length rows (less padding; the same update)
     strategy: Literal["ddp", "fsdp2"] = "ddp"  # data parallel: full replicas + gradient all-reduce, or FSDP2 sharding
     lora: LoraConfig = field(default_factory=LoraConfig)
     use_reference: bool | None = None  # None: when the algorithm needs it (kl_coef or kl_loss_coef > 0)

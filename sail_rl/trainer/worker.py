@@ -100,15 +100,23 @@ class PolicyTrainer:
             parallel.all_reduce_grads(params)
 
     def _micro_batches(self, batch: TrainBatch, rows: list[int], n_total: int):
-        """Yield `rows` of `batch` in micro-batches as (micro, is_stand_in), on the device. Under
-        fsdp2 every rank runs as many forwards as the largest share of `n_total` rows needs; the
-        missing ones are a stand-in row whose result the caller drops."""
+        """Yield (micro, positions in `rows`, is_stand_in) over `rows` of `batch`, on the device.
+
+        With `group_by_length` the rows go longest first, so each micro-batch holds rows of
+        similar length and pads little (the sum of micro-batch losses does not depend on the
+        grouping). Under fsdp2 every rank runs as many forwards as the largest share of
+        `n_total` rows needs; the missing ones are a stand-in row whose result the caller drops.
+        """
         size = self.cfg.micro_batch_size
-        chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
+        order = list(range(len(rows)))
+        if self.cfg.group_by_length and rows:
+            lengths = batch.attention_mask[rows].sum(dim=1)
+            order = torch.argsort(lengths, descending=True, stable=True).tolist()
+        chunks = [order[i : i + size] for i in range(0, len(order), size)]
         if self.fsdp:
             chunks += [[]] * (parallel.forwards_per_rank(n_total, self.world_size, size) - len(chunks))
         for chunk in chunks:
-            yield batch.select(chunk or [0]).trimmed().to(self.device), not chunk
+            yield batch.select([rows[i] for i in chunk] or [0]).trimmed().to(self.device), chunk, not chunk
 
     # ------------------------------------------------------------------ log-probs
 
@@ -124,21 +132,22 @@ class PolicyTrainer:
         """
         rows_given = rows is not None
         rows = list(range(len(batch))) if rows is None else rows
-        out: dict[str, list[torch.Tensor]] = {"old_log_probs": [], "ref_log_probs": [], "old_values": []}
+        result: dict[str, torch.Tensor] = {}
         was_training = self.model.training
         self.model.eval()
         width = batch.response_mask.shape[1]
-        for micro, stand_in in self._micro_batches(batch, rows, len(batch)):
-            results = {"old_log_probs": self._log_probs(self.model, micro)[0]}
+        for micro, positions, stand_in in self._micro_batches(batch, rows, len(batch)):
+            values = {"old_log_probs": self._log_probs(self.model, micro)[0]}
             if self.needs_ref:
-                results["ref_log_probs"] = self._reference_log_probs(micro)
+                values["ref_log_probs"] = self._reference_log_probs(micro)
             if self.critic is not None:
-                results["old_values"] = self.critic(micro)
-            if not stand_in:  # micro-batches are trimmed: pad back to the batch's width
-                for key, value in results.items():
-                    out[key].append(torch.nn.functional.pad(value.cpu(), (0, width - value.shape[1])))
+                values["old_values"] = self.critic(micro)
+            if stand_in:
+                continue
+            for key, value in values.items():  # micro-batches are trimmed: the rest of each row is 0
+                full = result.setdefault(key, torch.zeros(len(rows), width))
+                full[positions, : value.shape[1]] = value.float().cpu()
         self.model.train(was_training)
-        result = {k: torch.cat(v) for k, v in out.items() if v}
         if not rows_given:
             for key, value in result.items():
                 setattr(batch, key, value)
@@ -184,7 +193,7 @@ class PolicyTrainer:
             self.critic_optimizer.zero_grad(set_to_none=True)
         metric_sums: dict[str, float] = {}
         n_micro = 0
-        for micro, stand_in in self._micro_batches(mini, local, len(mini)):
+        for micro, _, stand_in in self._micro_batches(mini, local, len(mini)):
             metrics = self._micro_step(micro, global_tokens, global_seqs, weight=0.0 if stand_in else 1.0)
             if not stand_in:
                 for k, v in metrics.items():
