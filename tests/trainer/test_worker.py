@@ -82,6 +82,9 @@ def test_ppo_critic_trains_values(tiny_dir):
     assert "actor/critic_vf_loss" in metrics and not torch.equal(head, trainer.critic.value_head.weight)
 
 
+DP_ALGO = AlgorithmConfig(advantage_estimator="gae", kl_loss_coef=0.01)
+
+
 def _dp_worker(rank, world_size, model_dir, port, out_path, strategy):
     import torch.distributed as dist
 
@@ -89,17 +92,18 @@ def _dp_worker(rank, world_size, model_dir, port, out_path, strategy):
     torch.set_num_threads(1)
     if world_size > 1:
         dist.init_process_group("gloo", rank=rank, world_size=world_size)
-    algo = AlgorithmConfig()
+    # PPO with a critic and a KL loss: the critic and the reference model are sharded too
+    algo = DP_ALGO
     cfg = _cfg(mini_batch_size=16, micro_batch_size=3, torch_threads=1, strategy=strategy)  # 8 rows a rank: 3 + 3 + 2
     trainer = PolicyTrainer(model_dir, cfg, algo, rank=rank, world_size=world_size)
     batch = _prepare(trainer, fake_batch(model_dir), algo)
     trainer.update(batch)
     weights = trainer.weights_for_sync()  # a collective under fsdp2: every rank calls it
-    result = {"weights": weights}
+    state = trainer.state_dict()  # likewise
+    result = {"weights": weights, "critic": state.get("critic")}
     if strategy == "fsdp2":
         # resume: the full state from rank 0, loaded by a fresh sharded trainer, takes the same next step
         state_path = f"{out_path}.state"
-        state = trainer.state_dict()
         if rank == 0:
             torch.save(state, state_path)
         dist.barrier()
@@ -133,8 +137,9 @@ def _run_ranks(world_size, model_dir, out_path, strategy):
 
 @pytest.mark.slow
 def test_two_process_data_parallel_equals_one_process(tiny_dir, tmp_path):
-    one = _run_ranks(1, str(tiny_dir), tmp_path / "one.pt", "ddp")["weights"]
-    initial = PolicyTrainer(str(tiny_dir), _cfg(), AlgorithmConfig()).weights_for_sync()
+    baseline = _run_ranks(1, str(tiny_dir), tmp_path / "one.pt", "ddp")
+    one = baseline["weights"]
+    initial = PolicyTrainer(str(tiny_dir), _cfg(), DP_ALGO).weights_for_sync()
     deltas_1 = torch.cat([(one[k] - initial[k]).flatten() for k in one])
     assert (deltas_1.abs() > 0).float().mean() > 0.1  # the step did something
     results = {s: _run_ranks(2, str(tiny_dir), tmp_path / f"two_{s}.pt", s) for s in ("ddp", "fsdp2")}
@@ -147,6 +152,9 @@ def test_two_process_data_parallel_equals_one_process(tiny_dir, tmp_path):
         close = (deltas_1 - deltas_2).abs() <= 1e-6 + 1e-3 * deltas_1.abs()
         assert close.float().mean() > 0.999, strategy
         assert (deltas_1 - deltas_2).abs().max() <= 2 * 1e-3 + 1e-6, strategy
+        head = "value_head.weight"  # the critic took the same step too (from a zero init)
+        torch.testing.assert_close(result["critic"][head], baseline["critic"][head], atol=1e-6, rtol=1e-3)
+        assert baseline["critic"][head].abs().sum() > 0
     fsdp = results["fsdp2"]
     for k in fsdp["next"]:  # the resumed sharded trainer took exactly the same second step
         torch.testing.assert_close(fsdp["next_resumed"][k], fsdp["next"][k], atol=0, rtol=0)
