@@ -31,6 +31,7 @@ from sail_rl.rl.metrics import MetricsLogger, group_reward_metrics
 from sail_rl.rl.sampler import PromptSampler
 from sail_rl.trainer.batch import TrainBatch, collate
 from sail_rl.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from sail_rl.trainer.worker import on_policy_update
 
 
 @dataclass
@@ -154,7 +155,7 @@ class RLLoop:
             return {**metrics, "_drawn": drawn}
         batch = self.to_batch(groups)
         t0 = time.perf_counter()
-        self.trainer.compute_log_probs(batch)
+        self.trainer.compute_log_probs(batch, old=not on_policy_update(self.recipe.trainer, self.recipe.algorithm, len(batch)))
         metrics["time/log_probs_s"] = time.perf_counter() - t0
         algo = self.recipe.algorithm
         token_rewards, kl_metrics = compute_token_rewards(

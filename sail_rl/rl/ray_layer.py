@@ -84,12 +84,12 @@ class RayTrainerGroup:
             return self._all(method, *args)[0]
         return ray.get(self.actors[0].call.remote(method, *args))
 
-    def compute_log_probs(self, batch) -> None:
+    def compute_log_probs(self, batch, old: bool = True) -> None:
         import ray
 
         ref = ray.put(batch)
         rows = [list(range(len(batch)))[r :: self.world_size] for r in range(self.world_size)]
-        parts = ray.get([a.call.remote("compute_log_probs", ref, rows[r]) for r, a in enumerate(self.actors)])
+        parts = ray.get([a.call.remote("compute_log_probs", ref, rows[r], old) for r, a in enumerate(self.actors)])
         for key in parts[0]:
             full = torch.zeros((len(batch),) + tuple(parts[0][key].shape[1:]))
             for r, part in enumerate(parts):

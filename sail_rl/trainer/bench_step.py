@@ -49,7 +49,7 @@ def bench_sail_rl(model_dir: str, prompts: int, gens: int, tokens: int, steps: i
                         pixel_values=None, group_id=int(r.request_id.split("-")[1]), reward=len(r.text) / 100.0) for r in rollouts]
         batch = collate(samples, processor.tokenizer.pad_token_id, processor.image_processor.image_size)
         t2 = time.perf_counter()
-        trainer.compute_log_probs(batch)
+        trainer.compute_log_probs(batch, old=not trainer.on_policy_update(len(batch)))  # as the RL loop does
         batch.advantages, batch.returns = compute_advantages(algo, batch.rewards, batch.group_ids, batch.response_mask)
         t3 = time.perf_counter()
         trainer.update(batch)

@@ -125,11 +125,15 @@ class PolicyTrainer:
                               suppress_ids=self.suppress_ids, padding_free=self.padding_free)
 
     @torch.no_grad()
-    def compute_log_probs(self, batch: TrainBatch, rows: list[int] | None = None) -> dict[str, torch.Tensor]:
+    def compute_log_probs(self, batch: TrainBatch, rows: list[int] | None = None, old: bool = True) -> dict[str, torch.Tensor]:
         """Old log-probs (and reference log-probs, critic values) for `rows` of the batch.
 
         Returns tensors [len(rows), L-1]; with rows=None also writes them into `batch`.
+        old=False skips the policy's forward (see `on_policy_update`): only reference
+        log-probs and values are computed, and nothing when neither is needed.
         """
+        if not (old or self.needs_ref or self.critic is not None):
+            return {}
         rows_given = rows is not None
         rows = list(range(len(batch))) if rows is None else rows
         result: dict[str, torch.Tensor] = {}
@@ -137,7 +141,7 @@ class PolicyTrainer:
         self.model.eval()
         width = batch.response_mask.shape[1]
         for micro, positions, stand_in in self._micro_batches(batch, rows, len(batch)):
-            values = {"old_log_probs": self._log_probs(self.model, micro)[0]}
+            values = {"old_log_probs": self._log_probs(self.model, micro)[0]} if old else {}
             if self.needs_ref:
                 values["ref_log_probs"] = self._reference_log_probs(micro)
             if self.critic is not None:
@@ -161,9 +165,13 @@ class PolicyTrainer:
 
     # ------------------------------------------------------------------ update
 
+    def on_policy_update(self, n_rows: int) -> bool:
+        return on_policy_update(self.cfg, self.algo, n_rows)
+
     def update(self, batch: TrainBatch) -> dict[str, float]:
         """PPO epochs over mini-batches; returns mean metrics. `batch` carries old log-probs and advantages."""
-        assert batch.old_log_probs is not None and batch.advantages is not None, "compute_log_probs and advantages first"
+        assert batch.advantages is not None, "compute advantages first"
+        assert batch.old_log_probs is not None or self.on_policy_update(len(batch)), "compute_log_probs first"
         start = time.perf_counter()
         generator = torch.Generator().manual_seed(self.cfg.seed * 100_003 + self.global_step)
         sums: dict[str, float] = {}
@@ -219,7 +227,7 @@ class PolicyTrainer:
         loss, metrics = compute_policy_loss(
             self.algo,
             log_probs,
-            micro.old_log_probs,
+            log_probs.detach() if micro.old_log_probs is None else micro.old_log_probs,
             micro.advantages,
             micro.response_mask,
             ref_log_probs=micro.ref_log_probs,
@@ -299,6 +307,14 @@ class PolicyTrainer:
                 optimizer.load_state_dict(state[f"{name}_optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.global_step = state["global_step"]
+
+
+def on_policy_update(cfg: TrainerConfig, algo: AlgorithmConfig, n_rows: int) -> bool:
+    """True when a step's update is one optimizer step on the weights that generated its
+    rollouts (one PPO epoch, one mini-batch): the old log-probs then equal the update's own
+    forward, detached, and a separate pass for them is waste (TRL skips it likewise). A KL
+    penalty in the reward needs them before the update, so it keeps the pass."""
+    return cfg.ppo_epochs == 1 and cfg.mini_batch_size >= n_rows and algo.kl_coef == 0
 
 
 def _wrap_lora(model, cfg: TrainerConfig):

@@ -10,7 +10,7 @@ import torch.multiprocessing as mp
 
 from sail_rl.algorithms import AlgorithmConfig, compute_advantages
 from sail_rl.trainer.config import LoraConfig, TrainerConfig
-from sail_rl.trainer.worker import PolicyTrainer
+from sail_rl.trainer.worker import PolicyTrainer, on_policy_update
 from tests.trainer.helpers import fake_batch
 
 
@@ -188,3 +188,24 @@ def test_length_grouped_micro_batches_take_the_same_step(tiny_dir):
     assert (d0.abs() > 0).float().mean() > 0.1
     # the same step up to float summation order (see the data-parallel test for the bound)
     assert ((d0 - d1).abs() <= 1e-6 + 1e-3 * d0.abs()).float().mean() > 0.999
+
+
+def test_on_policy_update_skips_the_old_log_prob_pass_and_takes_the_same_step(tiny_dir):
+    algo = AlgorithmConfig()
+    cfg = _cfg(mini_batch_size=16, micro_batch_size=4)  # one mini-batch, one epoch: on-policy
+    results = []
+    for old in (True, False):
+        trainer = PolicyTrainer(str(tiny_dir), cfg, algo)
+        assert trainer.on_policy_update(16) and not trainer.on_policy_update(17)
+        batch = fake_batch(tiny_dir)
+        assert (trainer.compute_log_probs(batch, old=old) == {}) is (not old)  # nothing else to compute
+        batch.advantages, batch.returns = compute_advantages(algo, batch.rewards, batch.group_ids, batch.response_mask)
+        metrics = trainer.update(batch)
+        results.append((trainer.weights_for_sync(), metrics))
+    (w_old, m_old), (w_skip, m_skip) = results
+    for k in w_old:
+        torch.testing.assert_close(w_skip[k], w_old[k], atol=1e-6, rtol=1e-5)
+    for key in ("actor/ratio_mean", "actor/mismatch_abs_logprob_diff", "actor/pg_loss"):
+        assert abs(m_skip[key] - m_old[key]) < 1e-5, key
+    assert not on_policy_update(cfg, AlgorithmConfig(kl_coef=0.1), 16)  # a KL reward penalty needs them first
+    assert not on_policy_update(_cfg(mini_batch_size=8), algo, 16) and not on_policy_update(_cfg(ppo_epochs=2), algo, 16)
