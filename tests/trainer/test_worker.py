@@ -100,7 +100,8 @@ def _dp_worker(rank, world_size, model_dir, port, out_path, strategy):
     trainer.update(batch)
     weights = trainer.weights_for_sync()  # a collective under fsdp2: every rank calls it
     state = trainer.state_dict()  # likewise
-    result = {"weights": weights, "critic": state.get("critic")}
+    result = {"weights": weights, "critic": state.get("critic"),
+              "param_type": type(next(trainer.model.parameters()).data).__name__}  # DTensor when sharded
     if strategy == "fsdp2":
         # resume: the full state from rank 0, loaded by a fresh sharded trainer, takes the same next step
         state_path = f"{out_path}.state"
@@ -155,6 +156,7 @@ def test_two_process_data_parallel_equals_one_process(tiny_dir, tmp_path):
         head = "value_head.weight"  # the critic took the same step too (from a zero init)
         torch.testing.assert_close(result["critic"][head], baseline["critic"][head], atol=1e-6, rtol=1e-3)
         assert baseline["critic"][head].abs().sum() > 0
+    assert results["fsdp2"]["param_type"] == "DTensor" and results["ddp"]["param_type"] == "Tensor"
     fsdp = results["fsdp2"]
     for k in fsdp["next"]:  # the resumed sharded trainer took exactly the same second step
         torch.testing.assert_close(fsdp["next_resumed"][k], fsdp["next"][k], atol=0, rtol=0)
@@ -175,13 +177,15 @@ def test_fsdp2_with_lora_is_a_config_error():
 
 def test_length_grouped_micro_batches_take_the_same_step(tiny_dir):
     algo = AlgorithmConfig()
-    weights, log_probs = [], []
+    weights, log_probs, slots = [], [], []
     for grouped in (False, True):
         trainer = PolicyTrainer(str(tiny_dir), _cfg(mini_batch_size=16, micro_batch_size=3, group_by_length=grouped), algo)
         batch = _prepare(trainer, fake_batch(tiny_dir), algo)
+        slots.append(sum(m.input_ids.numel() for m, _, _ in trainer._micro_batches(batch, list(range(len(batch))), len(batch))))
         log_probs.append(batch.old_log_probs)
         trainer.update(batch)
         weights.append(trainer.weights_for_sync())
+    assert slots[1] < slots[0]  # grouping pads less
     torch.testing.assert_close(log_probs[1], log_probs[0], atol=1e-5, rtol=0)  # back in row order
     initial = PolicyTrainer(str(tiny_dir), _cfg(), algo).weights_for_sync()
     d0, d1 = (torch.cat([(w[k] - initial[k]).flatten() for k in initial]) for w in weights)
