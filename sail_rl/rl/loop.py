@@ -59,15 +59,18 @@ class RLLoop:
         self.sampler = PromptSampler(len(train), seed=recipe.run.seed, shuffle=recipe.data.shuffle)
         self.sampling = recipe.rollout.sampling()
         self.step = 0
+        self._draws = 0  # generation rounds so far: request ids never repeat within a run
         self.logger: MetricsLogger | None = None
 
     # ------------------------------------------------------------------ requests and rewards
 
     def _requests(self, indices: list[int], samples: list[MathVistaSample], tag: str) -> list[GenerationRequest]:
+        """One request per drawn prompt. Ids name the position in the draw, not the dataset index:
+        a draw that crosses an epoch boundary can hold an index twice."""
         out = []
-        for index, sample in zip(indices, samples):
+        for pos, (index, sample) in enumerate(zip(indices, samples)):
             messages, images = build_prompt(sample, self.recipe.data.prompt_mode, self.recipe.data.rewrite_mc_to_free_form)
-            out.append(GenerationRequest(messages=messages, images=images, request_id=f"{tag}-{index}", metadata={"index": index}))
+            out.append(GenerationRequest(messages=messages, images=images, request_id=f"{tag}-{pos}", metadata={"index": index}))
         return out
 
     def _reward_inputs(self, sample: MathVistaSample, requests_text: str, rollouts, images) -> list[RewardInput]:
@@ -85,7 +88,8 @@ class RLLoop:
         """Draw `n_prompts` prompts, roll them out and score them (scoring overlaps generation)."""
         indices = self.sampler.next(n_prompts)
         samples = [self.train[i] for i in indices]
-        requests = self._requests(indices, samples, f"s{self.step}")
+        self._draws += 1
+        requests = self._requests(indices, samples, f"s{self.step}-d{self._draws}")
         by_id = {r.request_id: (pos, r, i, smp) for pos, (r, i, smp) in enumerate(zip(requests, indices, samples))}
         start = time.perf_counter()
         futures, rollouts = [], []
