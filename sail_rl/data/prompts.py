@@ -120,7 +120,7 @@ def rewrite_mc_to_free_form(sample: MathVistaSample) -> MathVistaSample:
     )
 
 
-def build_prompt(sample: MathVistaSample, mode: PromptMode = "think", rewrite_mc: bool = False):
+def build_prompt(sample: MathVistaSample, mode: PromptMode = "think"):
     """(messages, images) for one sample: one user turn, image first, then the text.
 
     `mode="auto"` leaves the think/direct choice to the model (thinking-fusion / judging).
@@ -129,8 +129,6 @@ def build_prompt(sample: MathVistaSample, mode: PromptMode = "think", rewrite_mc
     """
     from PIL import Image
 
-    if rewrite_mc:
-        sample = rewrite_mc_to_free_form(sample)
     text = question_text(sample, mode)
     with Image.open(sample.image) as img:
         image = img.convert("RGB")

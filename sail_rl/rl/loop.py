@@ -69,7 +69,7 @@ class RLLoop:
         a draw that crosses an epoch boundary can hold an index twice."""
         out = []
         for pos, (index, sample) in enumerate(zip(indices, samples)):
-            messages, images = build_prompt(sample, self.recipe.data.prompt_mode, self.recipe.data.rewrite_mc_to_free_form)
+            messages, images = build_prompt(sample, self.recipe.data.prompt_mode)  # the loader rewrote multiple choice
             out.append(GenerationRequest(messages=messages, images=images, request_id=f"{tag}-{pos}", metadata={"index": index}))
         return out
 

@@ -1,6 +1,6 @@
 """A prompt sampler that resumes exactly: epochs of seeded permutations and a cursor.
 
-Its whole state is three integers, saved with every checkpoint, so a resumed run draws the
+Its whole state is the epoch, the cursor, the seed and the dataset size, saved with every checkpoint, so a resumed run draws the
 prompts the interrupted one would have drawn: none lost, none repeated. Crossing an epoch
 boundary (including resuming exactly at one) just starts the next permutation.
 """
@@ -45,10 +45,6 @@ class PromptSampler:
             out.extend(self._order[self.cursor : self.cursor + take])
             self.cursor += take
         return out
-
-    @property
-    def prompts_drawn(self) -> int:
-        return self.epoch * self.size + self.cursor
 
     def state_dict(self) -> dict:
         return {"epoch": self.epoch, "cursor": self.cursor, "seed": self.seed, "size": self.size}

@@ -7,7 +7,7 @@ and `response_mask[b, t]` is 1 where token `t + 1` of row b is a response token.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -27,7 +27,6 @@ class TrainBatch:
     old_values: torch.Tensor | None = None  # [B, L-1]
     advantages: torch.Tensor | None = None  # [B, L-1]
     returns: torch.Tensor | None = None  # [B, L-1]
-    extras: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return self.input_ids.shape[0]

@@ -47,5 +47,5 @@ def test_rewrite_mc_to_free_form(tmp_path):
     assert r.metadata["rewritten_from"] == "multi_choice"
     numeric = rewrite_mc_to_free_form(MathVistaSample(**{**_mc(tmp_path).__dict__, "answer": "12"}))
     assert (numeric.answer, numeric.answer_type) == ("12", "integer")
-    text = build_prompt(_mc(tmp_path), mode="direct", rewrite_mc=True)[0][0]["content"][1]["text"]
+    text = build_prompt(r, mode="direct")[0][0]["content"][1]["text"]
     assert "Choices:" not in text and "Candidate answers" in text
