@@ -20,8 +20,8 @@ from typing import Any, Literal, Optional
 from eval.report import write_report
 from eval.scoring import ScoreResult, score
 from sail_rl.data.jsonl import read_jsonl
-from sail_rl.data.mathvista import MathVistaSample, load_samples
-from sail_rl.data.prompts import build_prompt, rewrite_mc_to_free_form
+from sail_rl.data.mathvista import MathVistaSample, load_samples, rewrite_mc_to_free_form
+from sail_rl.data.prompts import build_prompt
 from sail_rl.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)

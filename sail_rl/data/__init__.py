@@ -12,10 +12,11 @@ from sail_rl.data.mathvista import (
     MathVistaSample,
     choice_letter,
     load_samples,
+    rewrite_mc_to_free_form,
     sample_to_record,
     write_samples,
 )
-from sail_rl.data.prompts import build_prompt, question_text, rewrite_mc_to_free_form
+from sail_rl.data.prompts import build_prompt, question_text
 
 __all__ = [
     "ANSWER_TYPES",

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,8 @@ ANSWER_TYPES = ("integer", "float", "text", "list")
 QUESTION_TYPES = ("multi_choice", "free_form")
 REQUIRED_FIELDS = ("pid", "question", "image", "answer", "question_type", "answer_type")
 LETTERS = string.ascii_uppercase
+_INT_RE = re.compile(r"^[-+]?\d+$")
+_FLOAT_RE = re.compile(r"^[-+]?\d*\.(\d+)$")
 
 
 @dataclass
@@ -235,7 +238,6 @@ def load_samples(path: str | Path, image_root: str | Path | None = None, check_i
 def load_split(cfg: DataConfig, split: Literal["train", "eval"]) -> list[MathVistaSample]:
     """All files of one split, shuffled with `cfg.seed`, cut to `cfg.max_samples`, and
     multi-choice rewritten to free-form when `cfg.rewrite_mc_to_free_form`."""
-    from sail_rl.data.prompts import rewrite_mc_to_free_form
 
     files = cfg.train_files if split == "train" else cfg.eval_files
     if not files:
@@ -275,3 +277,57 @@ def write_samples(samples: list[MathVistaSample], path: str | Path) -> Path:
         for s in samples:
             f.write(json.dumps(sample_to_record(s, path.parent)) + "\n")
     return path
+
+
+def _infer_answer_type(text: str) -> tuple[str, Optional[int]]:
+    if _INT_RE.match(text.strip()):
+        return "integer", None
+    match = _FLOAT_RE.match(text.strip())
+    if match:
+        return "float", len(match.group(1))
+    return "text", None
+
+
+def rewrite_mc_to_free_form(sample: MathVistaSample) -> MathVistaSample:
+    """Multiple choice -> free form (SAIL-VL2's RL data): the options stay visible as
+    candidate values, the answer becomes the option text, and the SFT targets box the text.
+
+    >>> s = MathVistaSample(pid="1", question="What angle is shown?", image="x.png", answer="90°",
+    ...                     question_type="multi_choice", answer_type="text", choices=["60°", "90°"],
+    ...                     direct_target="\\\\boxed{B}")
+    >>> r = rewrite_mc_to_free_form(s)
+    >>> r.question_type, r.answer, r.choices, r.direct_target
+    ('free_form', '90°', None, '\\\\boxed{90°}')
+    >>> print(r.question)
+    What angle is shown?
+    Candidate answers: 60°; 90°. Answer with the value itself, not a letter.
+    """
+    if sample.question_type != "multi_choice" or not sample.choices:
+        return sample
+    letter = sample.answer_letter
+    answer_type, precision = _infer_answer_type(sample.answer)
+    question = (
+        sample.question.rstrip()
+        + "\nCandidate answers: "
+        + "; ".join(sample.choices)
+        + ". Answer with the value itself, not a letter."
+    )
+
+    def rebox(target: Optional[str]) -> Optional[str]:
+        if target is None or letter is None:
+            return target
+        return target.replace(f"\\boxed{{{letter}}}", f"\\boxed{{{sample.answer}}}")
+
+    metadata = dict(sample.metadata, rewritten_from="multi_choice")
+    return dataclasses.replace(
+        sample,
+        question=question,
+        question_type="free_form",
+        answer_type=answer_type,
+        precision=precision,
+        choices=None,
+        query=None,
+        metadata=metadata,
+        think_target=rebox(sample.think_target),
+        direct_target=rebox(sample.direct_target),
+    )

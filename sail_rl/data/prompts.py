@@ -7,8 +7,6 @@ instruction. The system prompt stays empty; the image comes first in the user tu
 
 from __future__ import annotations
 
-import dataclasses
-import re
 from typing import Literal, Optional
 
 from sail_rl.data.mathvista import LETTERS, MathVistaSample
@@ -23,9 +21,6 @@ INSTRUCTIONS: dict[str, str] = {
         "otherwise answer directly. Put the final answer in \\boxed{}."
     ),
 }
-
-_INT_RE = re.compile(r"^[-+]?\d+$")
-_FLOAT_RE = re.compile(r"^[-+]?\d*\.(\d+)$")
 
 
 def _answer_hint(sample: MathVistaSample) -> Optional[str]:
@@ -64,60 +59,6 @@ def question_text(sample: MathVistaSample, mode: PromptMode = "think") -> str:
         lines.append(hint)
     lines.append(INSTRUCTIONS[mode])
     return "\n".join(lines)
-
-
-def _infer_answer_type(text: str) -> tuple[str, Optional[int]]:
-    if _INT_RE.match(text.strip()):
-        return "integer", None
-    match = _FLOAT_RE.match(text.strip())
-    if match:
-        return "float", len(match.group(1))
-    return "text", None
-
-
-def rewrite_mc_to_free_form(sample: MathVistaSample) -> MathVistaSample:
-    """Multiple choice -> free form (SAIL-VL2's RL data): the options stay visible as
-    candidate values, the answer becomes the option text, and the SFT targets box the text.
-
-    >>> s = MathVistaSample(pid="1", question="What angle is shown?", image="x.png", answer="90°",
-    ...                     question_type="multi_choice", answer_type="text", choices=["60°", "90°"],
-    ...                     direct_target="\\\\boxed{B}")
-    >>> r = rewrite_mc_to_free_form(s)
-    >>> r.question_type, r.answer, r.choices, r.direct_target
-    ('free_form', '90°', None, '\\\\boxed{90°}')
-    >>> print(r.question)
-    What angle is shown?
-    Candidate answers: 60°; 90°. Answer with the value itself, not a letter.
-    """
-    if sample.question_type != "multi_choice" or not sample.choices:
-        return sample
-    letter = sample.answer_letter
-    answer_type, precision = _infer_answer_type(sample.answer)
-    question = (
-        sample.question.rstrip()
-        + "\nCandidate answers: "
-        + "; ".join(sample.choices)
-        + ". Answer with the value itself, not a letter."
-    )
-
-    def rebox(target: Optional[str]) -> Optional[str]:
-        if target is None or letter is None:
-            return target
-        return target.replace(f"\\boxed{{{letter}}}", f"\\boxed{{{sample.answer}}}")
-
-    metadata = dict(sample.metadata, rewritten_from="multi_choice")
-    return dataclasses.replace(
-        sample,
-        question=question,
-        question_type="free_form",
-        answer_type=answer_type,
-        precision=precision,
-        choices=None,
-        query=None,
-        metadata=metadata,
-        think_target=rebox(sample.think_target),
-        direct_target=rebox(sample.direct_target),
-    )
 
 
 def build_prompt(sample: MathVistaSample, mode: PromptMode = "think"):
