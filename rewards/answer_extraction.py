@@ -32,6 +32,8 @@ import re
 SHORT_RESPONSE_CHARS = 100
 # In a long reply without box or phrase, a last line this short is the answer ("...\n\nB").
 SHORT_LAST_LINE_CHARS = 30
+# An answer phrase is read this far (so the work per phrase is bounded).
+_MAX_PHRASE_CHARS = 300
 # How many `\boxed{\boxed{...}}` levels are unwrapped (each is one more pass over the box).
 _MAX_BOX_NESTING = 3
 
@@ -50,7 +52,7 @@ _VERB = r"(?:\*\*)?\s*(?:is(?:\s+therefore)?|would\s+be|should\s+be|must\s+be|wi
 # "The answer is X", "**Answer:** X", "I choose C", "I would go with B".
 _PHRASE_RE = re.compile(
     rf"(?:{_SUBJECT}\s*{_VERB}|\bI\s+(?:would\s+|will\s+|'d\s+|'ll\s+)?(?:choose|pick|select|go\s+with))"
-    r"(?=[ \t]*(?P<ans>[^\n]*))",
+    r"(?=[ \t]*(?P<ans>[^\n]{0,%d}))" % _MAX_PHRASE_CHARS,
     re.IGNORECASE,
 )
 # Where an answer's clause ends: a sentence end, or the start of an explanation.
@@ -178,7 +180,7 @@ def _last_phrase(text: str) -> tuple[int, int, str] | None:
     for match in reversed(list(_PHRASE_RE.finditer(text))):
         content = match.group("ans")
         if not content.strip():  # "The answer is:" then the answer on the next line
-            rest = text[match.end() :].lstrip()
+            rest = text[match.end() : match.end() + 2 * _MAX_PHRASE_CHARS].lstrip()
             content = rest.split("\n", 1)[0] if rest else ""
         answer = answer_clause(content)
         if answer and not _NOT_AN_ANSWER_RE.match(answer):
