@@ -51,7 +51,7 @@ _SUBJECT = (
 _VERB = r"(?:\*\*)?\s*(?:is(?:\s+therefore)?|would\s+be|should\s+be|must\s+be|will\s+be|:|=)(?:\s*\*\*)?\s*:?"
 # "The answer is X", "**Answer:** X", "I choose C", "I would go with B".
 _PHRASE_RE = re.compile(
-    rf"(?:{_SUBJECT}\s*{_VERB}|\bI\s+(?:would\s+|will\s+|'d\s+|'ll\s+)?(?:choose|pick|select|go\s+with))"
+    rf"(?:{_SUBJECT}\s*{_VERB}|\bI(?:\s+would|\s+will|'d|'ll)?\s+(?:choose|pick|select|go\s+with))"
     r"(?=[ \t]*(?P<ans>[^\n]{0,%d}))" % _MAX_PHRASE_CHARS,
     re.IGNORECASE,
 )
@@ -79,7 +79,9 @@ _CONCLUSION_RE = re.compile(
     r"as\s+a\s+result|this\s+means|which\s+means)\b[,:]?\s*",
     re.IGNORECASE,
 )
-_CHOICE_NAMED_RE = re.compile(r"\b(?:option|choice)\s*:?\s*\(?[A-Z]\)?(?![\w])", re.IGNORECASE)
+_CHOICE_NAMED_RE = re.compile(r"\b(?:option|choice)\b\s*:?\s*\(?[A-Z]\)?(?![\w])", re.IGNORECASE)
+# "It is C." / "I pick (B)": a capital letter as the object of the sentence, at its end.
+_LETTER_OBJECT_RE = re.compile(r"\b(?:is|be|choose|pick|select)\s+\(?([A-Z])\)?(?=\s*[.,;!]|\s*$)")
 _SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])\s+|\n+")
 _LETTER_RE = re.compile(
     r"^\s*(?:(?:the\s+)?(?:option|choice|answer)\b\s*:?\s*)?[\(\[]?\s*([A-Za-z])\s*[\)\]]?\s*(?:[.:)]|\s|$)",
@@ -162,7 +164,7 @@ def answer_clause(text: str) -> str:
     lead = re.match(r"^(?:\*\*)?\s*(?:\([A-Z]\)|[A-Z][.)]|\$)", text)
     offset = lead.end() if lead else 0
     end = _CLAUSE_END_RE.search(text, offset)
-    return strip_answer(text[: end.start()] if end else text)
+    return strip_answer(text[: end.start()] if end else text).rstrip(" ,;:")
 
 
 def _box_answer(text: str, span: tuple[int, int, int, int]) -> str:
@@ -256,4 +258,5 @@ def named_letters(text: str) -> set[str]:
     >>> sorted(named_letters("so it corresponds to choice B")), sorted(named_letters("option A or option C"))
     (['B'], ['A', 'C'])
     """
-    return {re.sub(r"[^A-Za-z]", "", m.group())[-1].upper() for m in _CHOICE_NAMED_RE.finditer(text)}
+    letters = {re.sub(r"[^A-Za-z]", "", m.group())[-1].upper() for m in _CHOICE_NAMED_RE.finditer(text)}
+    return letters | {m.group(1) for m in _LETTER_OBJECT_RE.finditer(text)}

@@ -65,8 +65,8 @@ _UNIT_RE = re.compile(
     r"(?:\^\{?[23]\}?|²|³)?\s*$",
     re.IGNORECASE,
 )
-# Up to three words after a number are its unit or noun ("7 birds", "0.04 mol/L").
-_NOUNS_RE = re.compile(r"(?:\s*(?:[A-Za-z]{2,}(?:/[A-Za-z]+)?|/[A-Za-z]+|\.)){1,3}\s*$")
+# The last word of an answer, when it may be a unit or noun after a number ("7 birds", "0.04 mol/L").
+_LAST_NOUN_RE = re.compile(r"\s*(?:[A-Za-z]{2,}(?:/[A-Za-z]+)?|/[A-Za-z]+)\.?\s*$")
 # Words after a number that make it part of an expression or a hedge, not a noun.
 _NOT_NOUNS = {"or", "and", "to", "more", "less", "than", "plus", "minus", "over", "under", "times", "pi",
               "sin", "cos", "tan", "log", "ln", "sqrt", "exp", "divided", "by", "of", "not", "but"}
@@ -85,6 +85,8 @@ _NUMBER_IN_TEXT_RE = re.compile(
 )
 _HEDGE_RE = re.compile(r"\b(?:or|either|maybe|perhaps|possibly|unsure|not\s+sure|can\s*not|can't|cannot)\b",
                        re.IGNORECASE)
+# A negated part of a sentence, up to the next punctuation: it names what the answer is not.
+_NEGATED_RE = re.compile(r"(?:\bnot|n't|\bnever)\b[^,.;]*", re.IGNORECASE)
 _NEGATION_RE = re.compile(r"\b(?:not|no|never|isn't|aren't|wasn't)\b|n't\b", re.IGNORECASE)
 _COPULA_RE = re.compile(r"(?:=|\b(?:is|are|was|were|equals?|be|becomes|gives|totals?)\b)", re.IGNORECASE)
 _FRAME_RE = re.compile(
@@ -189,22 +191,25 @@ def parse_number(text: str, thousands: bool = True) -> list[Fraction] | None:
 
 
 def _number_with_words(text: str, thousands: bool) -> Optional[Fraction]:
-    """A number followed by a unit or a noun ("5 cm", "7 birds"), or written in words."""
+    """A number followed by a unit or up to three nouns ("5 cm", "7 birds", "12 years old"),
+    or written in words ("twenty-one", "1.5 million", "four apples")."""
     stripped = _UNIT_RE.sub("", text)
     if stripped != text and stripped:
         value = _plain_number(stripped.replace(" ", ""), thousands)
         if value is not None:
             return value
-    nouns = _NOUNS_RE.search(text)
-    if nouns and nouns.start() > 0:
-        words = {w.lower() for w in re.findall(r"[A-Za-z]+", nouns.group())}
-        if not words & _NOT_NOUNS:
-            head = text[: nouns.start()].strip()
-            value = _plain_number(head.replace(" ", ""), thousands)
-            if value is not None:
-                return value
-            text = head
-    return words_to_number(text) if re.fullmatch(r"[A-Za-z\s\-.\d]+", text) else None
+    head = text.strip()
+    for _ in range(4):
+        value = _plain_number(head.replace(" ", ""), thousands)
+        if value is None and re.fullmatch(r"[A-Za-z\s\-.\d]+", head):
+            value = words_to_number(head)
+        if value is not None:
+            return value
+        last = _LAST_NOUN_RE.search(head)
+        if not last or last.start() == 0 or last.group().strip(" .").lower() in _NOT_NOUNS:
+            return None
+        head = head[: last.start()].strip()
+    return None
 
 
 def _plain_number(text: str, thousands: bool) -> Optional[Fraction]:
@@ -238,6 +243,7 @@ def numbers_in_sentence(text: str) -> list[Fraction] | None:
     """
     if _HEDGE_RE.search(text) or len(text) > MAX_ANSWER_CHARS:
         return None
+    text = _NEGATED_RE.sub(" ", text)  # "It is 6, not 5" -> "It is 6"
     found = list(_NUMBER_IN_TEXT_RE.finditer(text))
     if not found:
         words = [m for m in _NUMBER_WORDS_RE.finditer(text)
@@ -255,8 +261,8 @@ def numbers_in_sentence(text: str) -> list[Fraction] | None:
             return parse_number(after[0].group())
     last = found[-1]
     ending = text[last.end():].strip(" .")
-    clause = text[: last.start()].rsplit(",", 1)[-1]
-    if (not ending or _UNIT_RE.fullmatch(" " + ending)) and not _NEGATION_RE.search(clause):
+    listed = re.search(r"(?:,|\band|&)\s*$", text[: last.start()], re.IGNORECASE)  # "1, 2 and 3" lists, not answers
+    if (not ending or _UNIT_RE.fullmatch(" " + ending)) and not listed:
         return parse_number(last.group())
     return None
 
@@ -414,6 +420,8 @@ def choice_index(text: str, choices: list[str], letter_first: bool = True) -> in
     >>> [choice_index(t, ["circle", "square"]) for t in ["B", "A circle.", "It is a square", "circle or square"]]
     [1, 0, 1, None]
     """
+    if _HEDGE_RE.search(text):
+        return None
     normalized = normalize_text(text)
     letter = option_letter(text)
     by_letter = ord(letter) - ord("A") if letter and ord(letter) - ord("A") < len(choices) else None
@@ -430,14 +438,28 @@ def choice_index(text: str, choices: list[str], letter_first: bool = True) -> in
                 return i
     if by_letter is not None:
         return by_letter
-    if len(text) > MAX_ANSWER_CHARS or _HEDGE_RE.search(text):
-        return None
+    return _choice_in_sentence(text, choices) if len(text) <= MAX_ANSWER_CHARS else None
+
+
+def _choice_in_sentence(text: str, choices: list[str]) -> int | None:
+    """The one option a sentence names: "... choice B", "Yes, ...", "The green bar is the
+    tallest", "The angle measures 60 degrees"."""
     letters = [ord(x) - ord("A") for x in named_letters(text)]
     if letters:
         return letters[0] if len(letters) == 1 and letters[0] < len(choices) else None
-    named = _options_in_sentence(text, choices)
-    if len(named) == 1 and not _NEGATION_RE.search(text):
+    lead = re.match(r"^\W*(yes|no)\b", text, re.IGNORECASE)
+    by_text = [normalize_text(str(c)) for c in choices]
+    if lead and lead.group(1).lower() in by_text:
+        return by_text.index(lead.group(1).lower())
+    named = _options_in_sentence(_NEGATED_RE.sub(" ", text), choices)
+    if len(named) == 1:
         return next(iter(named))
+    values = numbers_in_sentence(_unwrap(text)) if not named else None
+    if values is not None:
+        matching = {i for i, c in enumerate(choices)
+                    if (cv := parse_number(str(c))) is not None and _numbers_match(values, cv, None, None)}
+        if len(matching) == 1:
+            return matching.pop()
     return None
 
 
