@@ -58,7 +58,7 @@ _PHRASE_RE = re.compile(
 # Where an answer's clause ends: a sentence end, or the start of an explanation.
 _CLAUSE_END_RE = re.compile(
     r"\.(?=\s|$)|[;!?\n]|\s+(?:because|since|due\s+to|based\s+on|given\s+that)\b|,?\s+which\b|,?\s+as\b"
-    r"|,\s*(?:so|thus|hence|therefore|and\s+so|where|given|meaning|indicating|making|with)\b|\s+[-\u2013\u2014]\s"
+    r"|,\s*(?:so|thus|hence|therefore|and\s+so|where|given|meaning|indicating|making|with|not)\b|\s+[-\u2013\u2014]\s"
     r"|\s+\((?=[^)]{4,})",
     re.IGNORECASE,
 )

@@ -88,6 +88,7 @@ _HEDGE_RE = re.compile(r"\b(?:or|either|maybe|perhaps|possibly|unsure|not\s+sure
 # A negated part of a sentence, up to the next punctuation: it names what the answer is not.
 _NEGATED_RE = re.compile(r"(?:\bnot|n't|\bnever)\b[^,.;]*", re.IGNORECASE)
 _NEGATION_RE = re.compile(r"\b(?:not|no|never|isn't|aren't|wasn't)\b|n't\b", re.IGNORECASE)
+_CONCLUDES_RE = re.compile(r"\b(?:so|thus|therefore|hence|which\s+(?:gives|makes|means))\b", re.IGNORECASE)
 _COPULA_RE = re.compile(r"(?:=|\b(?:is|are|was|were|equals?|be|becomes|gives|totals?)\b)", re.IGNORECASE)
 _FRAME_RE = re.compile(
     r"^(?:(?:so|thus|therefore|hence)\s+)?(?:i\s+think\s+)?(?:it\s+is|it's|this\s+is|that\s+is|these\s+are|"
@@ -244,6 +245,11 @@ def numbers_in_sentence(text: str) -> list[Fraction] | None:
     if _HEDGE_RE.search(text) or len(text) > MAX_ANSWER_CHARS:
         return None
     text = _NEGATED_RE.sub(" ", text)  # "It is 6, not 5" -> "It is 6"
+    concludes = list(_CONCLUDES_RE.finditer(text))
+    if concludes:  # "2 red and 5 blue, so 7 in total": what the sentence concludes
+        concluded = numbers_in_sentence(text[concludes[-1].end():])
+        if concluded is not None:
+            return concluded
     found = list(_NUMBER_IN_TEXT_RE.finditer(text))
     if not found:
         words = [m for m in _NUMBER_WORDS_RE.finditer(text)
@@ -496,3 +502,22 @@ def grade(
     if answer_type == "list":
         return _grade_list(pred, gold, precision, timeout_s)
     return _grade_free(pred, gold, answer_type, precision, timeout_s)
+
+
+def readable(answer: str | None, *, answer_type: str | None = None, choices: list[str] | None = None) -> bool:
+    """Whether the rules can read an answer of this type out of `answer` (an extracted answer):
+    an option for a multiple-choice question, a number for a numeric one. Eval asks the
+    optional LLM extractor only about answers that are not readable.
+
+    >>> readable("There are 7 birds", answer_type="integer"), readable("many birds", answer_type="integer")
+    (True, False)
+    >>> readable("it is the second one", choices=["red", "blue"]), readable("choice B", choices=["red", "blue"])
+    (False, True)
+    """
+    if not answer or len(answer) > MAX_ANSWER_CHARS:
+        return False
+    if choices:
+        return choice_index(answer, choices, letter_first=len(normalize_text(answer)) <= 10) is not None
+    if answer_type in ("integer", "float"):
+        return _read_number(answer, True) is not None or (_looks_mathematical(answer) and safe_for_sympy(answer))
+    return True

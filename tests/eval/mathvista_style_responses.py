@@ -131,6 +131,8 @@ ROWS = [
     ("phrase", "The answer is 0.6, which means six out of ten females face the camera.", "f1", "0.6", Y),
     ("phrase", "The answer is 3, given that the pattern repeats.", "int", "3", Y),
     ("phrase", "The answer is 3, given that the pattern repeats.", "int", "4", N),
+    ("phrase", "The answer is C, not B.", "angle", "60°", Y),
+    ("phrase", "The answer is C, not B.", "angle", "45°", N),
     # ---------------------------------------------------------------- short sentence
     ("sentence", "There are 7 birds.", "int", "7", Y),
     ("sentence", "There are 8 birds.", "int", "7", N),
@@ -171,6 +173,8 @@ ROWS = [
     ("sentence", "The difference between the two bars is 15.", "int", "15", Y),
     ("sentence", "The perimeter is 18 cm.", "int", "18", Y),
     ("sentence", "The perimeter is 16 cm.", "int", "18", N),
+    ("sentence", "There are 2 red and 5 blue balls, so 7 balls in total.", "int", "7", Y),
+    ("sentence", "There are 2 red and 5 blue balls, so 7 balls in total.", "int", "5", N),
     # ---------------------------------------------------------------- long answer, committed at the end
     ("long", LONG + "The blue region covers eight of the eleven parts, so it corresponds to choice B.", "frac", "8/11", Y),
     ("long", LONG + "The blue region covers three of the eleven parts, so it corresponds to choice A.", "frac", "8/11", N),
