@@ -51,7 +51,8 @@ def metrics_markdown(metrics: dict[str, Any], title: str = "Evaluation") -> str:
         if key in GROUP_KEYS or key == "mathvista":
             continue
         if isinstance(value, dict):
-            lines += [f"| {k} | {_fmt(v)} |" for k, v in value.items()]
+            prefix = key.split("@")[0]  # pass@k -> pass@1, ...; extraction -> extraction: rule, ...
+            lines += [f"| {k if k.startswith(prefix) else f'{key}: {k}'} | {_fmt(v)} |" for k, v in value.items()]
         else:
             lines.append(f"| {key} | {_fmt(value)} |")
     if metrics.get("mathvista"):
