@@ -281,6 +281,7 @@ def compute_metrics(records: Sequence[ResponseResult]) -> dict[str, Any]:
         "by_skill": _grouped(per_sample, lambda r: r.skills),
         "answer_found_rate": _mean([r.extracted is not None for r in records]),
         "extraction": {how: sum(r.extraction == how for r in records) for how in ("rule", "llm", "none")},
+        "accuracy_by_extraction": {how: _mean([r.correct for r in records if r.extraction == how]) for how in ("rule", "llm")},
         "llm_extraction_rate": _mean([r.extraction == "llm" for r in records]),
         "think_rate": _mean([r.thought for r in records]),
         "think_well_formed_rate": _mean([r.think_well_formed for r in tried]),

@@ -140,6 +140,7 @@ def test_llm_extractor_is_asked_only_what_rules_cannot_read_in_one_batch():
         ("7", "rule", "Many birds sit on the wire", False)]
     assert result.metrics["extraction"] == {"rule": 2, "llm": 2, "none": 0}
     assert result.metrics["llm_extraction_rate"] == 0.5
+    assert result.metrics["accuracy_by_extraction"] == {"rule": 0.5, "llm": 1.0}
     without = score(samples, responses).metrics["extraction"]
     assert without == {"rule": 3, "llm": 0, "none": 1}
 
