@@ -81,6 +81,7 @@ _CONCLUSION_RE = re.compile(
 )
 _CHOICE_NAMED_RE = re.compile(r"\b(?:option|choice)\b\s*:?\s*\(?[A-Z]\)?(?![\w])", re.IGNORECASE)
 # "It is C." / "I pick (B)": a capital letter as the object of the sentence, at its end.
+_LETTER_LIST_RE = re.compile(r"\(?\b([A-Z])\b\)?\s*(?:,|/|&|\band\b)\s*\(?\b([A-Z])\b\)?")
 _LETTER_OBJECT_RE = re.compile(r"\b(?:is|be|choose|pick|select)\s+\(?([A-Z])\)?(?=\s*[.,;!]|\s*$)")
 _SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])\s+|\n+")
 _LETTER_RE = re.compile(
@@ -257,6 +258,9 @@ def named_letters(text: str) -> set[str]:
 
     >>> sorted(named_letters("so it corresponds to choice B")), sorted(named_letters("option A or option C"))
     (['B'], ['A', 'C'])
+    >>> sorted(named_letters("It is C.")), sorted(named_letters("It is A, B, C, D."))
+    (['C'], ['A', 'B', 'C', 'D'])
     """
     letters = {re.sub(r"[^A-Za-z]", "", m.group())[-1].upper() for m in _CHOICE_NAMED_RE.finditer(text)}
-    return letters | {m.group(1) for m in _LETTER_OBJECT_RE.finditer(text)}
+    listed = {letter for m in _LETTER_LIST_RE.finditer(text) for letter in m.groups()}  # "A, B, C, D": all of them
+    return letters | listed | {m.group(1) for m in _LETTER_OBJECT_RE.finditer(text)}

@@ -357,6 +357,8 @@ ROWS = [
     ("hedge", "It is not a square.", "shape", "square", N),
     ("hedge", "I am not sure, possibly 12.", "int", "12", N),
     ("hedge", "Possible values: 1, 2, 3, 4, 5.", "int", "5", N),
+    ("hedge", "It is A, B, C, D.", "frac", "3/11", N),
+    ("hedge", "The answer is A and B.", "frac", "3/11", N),
     ("hedge", "The count could be 2, 4 and 6.", "num", "6", N),
     ("sentence", "The sequence 2, 5, 8, 11 continues with 14.", "int", "14", Y),
     # ---------------------------------------------------------------- wrong-then-right mixtures
