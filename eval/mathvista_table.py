@@ -31,7 +31,6 @@ SKILLS = {
     "scientific reasoning": "SCI",
     "statistical reasoning": "STA",
 }
-COLUMNS = ("Task&Skill", "short", "tot", "rule", "llm", "hit", "acc")
 
 
 def _order(name: str, known: dict[str, str]) -> tuple[int, str]:

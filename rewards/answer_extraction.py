@@ -34,8 +34,6 @@ SHORT_RESPONSE_CHARS = 100
 SHORT_LAST_LINE_CHARS = 30
 # An answer phrase is read this far (so the work per phrase is bounded).
 _MAX_PHRASE_CHARS = 300
-# How many `\boxed{\boxed{...}}` levels are unwrapped (each is one more pass over the box).
-_MAX_BOX_NESTING = 3
 
 # One token per match, so one pass finds every box: a box opener, an escaped brace, a brace.
 _BRACE_TOKEN_RE = re.compile(r"\\(?:boxed|fbox)\s*\{|\\[{}]|[{}]")
@@ -80,8 +78,9 @@ _CONCLUSION_RE = re.compile(
     re.IGNORECASE,
 )
 _CHOICE_NAMED_RE = re.compile(r"\b(?:option|choice)\b\s*:?\s*\(?[A-Z]\)?(?![\w])", re.IGNORECASE)
-# "It is C." / "I pick (B)": a capital letter as the object of the sentence, at its end.
+# "A, B", "(A) and (C)": option letters listed together.
 _LETTER_LIST_RE = re.compile(r"\(?\b([A-Z])\b\)?\s*(?:,|/|&|\band\b)\s*\(?\b([A-Z])\b\)?")
+# "It is C." / "I pick (B)": a capital letter as the object of the sentence, at its end.
 _LETTER_OBJECT_RE = re.compile(r"\b(?:is|be|choose|pick|select)\s+\(?([A-Z])\)?(?=\s*[.,;!]|\s*$)")
 _SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])\s+|\n+")
 _LETTER_RE = re.compile(
@@ -168,16 +167,6 @@ def answer_clause(text: str) -> str:
     return strip_answer(text[: end.start()] if end else text).rstrip(" ,;:")
 
 
-def _box_answer(text: str, span: tuple[int, int, int, int]) -> str:
-    content = text[span[2] : span[3]]
-    for _ in range(_MAX_BOX_NESTING):
-        inner = find_boxed(content)
-        if not inner:
-            break
-        content = inner[-1][2]
-    return strip_answer(content)
-
-
 def _last_phrase(text: str) -> tuple[int, int, str] | None:
     """The last answer phrase whose content reads as an answer: (start, end, answer)."""
     for match in reversed(list(_PHRASE_RE.finditer(text))):
@@ -216,11 +205,11 @@ def extract_answer(text: str | None) -> str | None:
     if not text:
         return None
     tail = final_part(strip_special_tokens(text))
-    spans = box_spans(tail)
-    box = max((s for s in spans), key=lambda s: s[0], default=None)
+    # The box that starts last: in `\boxed{\boxed{2}}` the inner one, so its content holds no box.
+    box = max(box_spans(tail), default=None)
     phrase = _last_phrase(tail)
     if box is not None and (phrase is None or box[0] >= phrase[0]):
-        answer, end = _box_answer(tail, box), box[1]
+        answer, end = strip_answer(tail[box[2] : box[3]]), box[1]
     elif phrase is not None:
         answer, end = phrase[2], phrase[1]
     else:
