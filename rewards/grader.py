@@ -365,15 +365,18 @@ def _text_equal(pred: str, gold: str) -> bool:
 
 
 def _grade_free(pred: str, gold: str, answer_type: str | None, precision: int | None, timeout_s: float) -> bool:
+    thousands = answer_type != "list"
+    gold_values = parse_number(gold, thousands) if answer_type != "text" else None
+    pred_values = parse_number(pred, thousands) if gold_values is not None else None
+    if pred_values is not None:  # the common case: two numbers
+        return _numbers_match(pred_values, gold_values, answer_type, precision)
     if _text_equal(pred, gold):
         return True
     if answer_type == "text":
         return False
-    thousands = answer_type != "list"
-    gold_values = parse_number(gold, thousands)
     if gold_values is None:
         return _sympy_equal(pred, gold, timeout_s)
-    if _looks_mathematical(pred) and parse_number(pred, thousands) is None:
+    if _looks_mathematical(pred):
         if answer_type not in ("integer", "float"):
             return _sympy_equal(pred, gold, timeout_s)
         if not safe_for_sympy(pred):
