@@ -88,7 +88,10 @@ _HEDGE_RE = re.compile(r"\b(?:or|either|maybe|perhaps|possibly|unsure|not\s+sure
 # A negated part of a sentence, up to the next punctuation: it names what the answer is not.
 _NEGATED_RE = re.compile(r"(?:\bnot|n't|\bnever)\b[^,.;]*", re.IGNORECASE)
 _NEGATION_RE = re.compile(r"\b(?:not|no|never|isn't|aren't|wasn't)\b|n't\b", re.IGNORECASE)
-_CONCLUDES_RE = re.compile(r"\b(?:so|thus|therefore|hence|which\s+(?:gives|makes|means))\b", re.IGNORECASE)
+_CONCLUDES_RE = re.compile(
+    r"\b(?:so|thus|therefore|hence|making|giving|for\s+a\s+total\s+of|which\s+(?:gives|makes|means))\b", re.IGNORECASE)
+# "There are no birds", "none": a count of zero.
+_ZERO_RE = re.compile(r"\bthere\s+(?:are|is|were|was)\s+no\b|^\W*none\b", re.IGNORECASE)
 _COPULA_RE = re.compile(r"(?:=|\b(?:is|are|was|were|equals?|be|becomes|gives|totals?)\b)", re.IGNORECASE)
 _FRAME_RE = re.compile(
     r"^(?:(?:so|thus|therefore|hence)\s+)?(?:i\s+think\s+)?(?:it\s+is|it's|this\s+is|that\s+is|these\s+are|"
@@ -251,6 +254,8 @@ def numbers_in_sentence(text: str) -> list[Fraction] | None:
         if concluded is not None:
             return concluded
     found = list(_NUMBER_IN_TEXT_RE.finditer(text))
+    if not found and _ZERO_RE.search(text) and not _NUMBER_WORDS_RE.search(text):
+        return [Fraction(0)]
     if not found:
         words = [m for m in _NUMBER_WORDS_RE.finditer(text)
                  if not re.search(r"\b(?:the|this|that|which|each|every|no|any)\s+$", text[: m.start()].lower())]

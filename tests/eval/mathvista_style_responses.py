@@ -175,6 +175,9 @@ ROWS = [
     ("sentence", "The perimeter is 16 cm.", "int", "18", N),
     ("sentence", "There are 2 red and 5 blue balls, so 7 balls in total.", "int", "7", Y),
     ("sentence", "There are 2 red and 5 blue balls, so 7 balls in total.", "int", "5", N),
+    ("sentence", "There are 3 apples and 4 oranges, making 7 fruits in total.", "int", "7", Y),
+    ("sentence", "There are no birds on the wire.", "int", "0", Y),
+    ("sentence", "There are no birds on the wire.", "int", "2", N),
     # ---------------------------------------------------------------- long answer, committed at the end
     ("long", LONG + "The blue region covers eight of the eleven parts, so it corresponds to choice B.", "frac", "8/11", Y),
     ("long", LONG + "The blue region covers three of the eleven parts, so it corresponds to choice A.", "frac", "8/11", N),
