@@ -1,9 +1,13 @@
 """The optional LLM answer extractor, MathVista style (off by default).
 
-Rules run first (`rewards.extract_answer`); only a response no rule can parse goes to an
-LLM with five in-context examples, one per answer kind MathVista has: an integer, a float
-with one decimal, a float with two decimals, a list and an option letter. The LLM client is
-any `Callable[[str], str]` (prompt -> completion), e.g. a judge client's `complete`.
+Rules run first (`rewards.extract_answer`, read by `rewards.grader`); only a response whose
+answer the rules cannot read goes to an LLM with five in-context examples, one per answer
+kind MathVista has: an integer, a float with one decimal, a float with two decimals, a list
+and an option letter. The LLM returns only the extracted answer, which the same grader
+then scores. The client is any `Callable[[list[str]], list[str | None]]` (prompts ->
+completions); `judge_extractor` builds one on `rewards.judge.JudgeClient` (an
+OpenAI-compatible endpoint: retries, concurrency, cache), set by the recipe key
+`eval.llm_extractor`.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import Callable, Optional
 
 from sail_rl.data.mathvista import LETTERS, MathVistaSample
 
-LLMExtractor = Callable[[str], str]
+LLMExtractor = Callable[[list[str]], list[Optional[str]]]  # prompts [batch] -> completions [batch]
 
 TASK = "Read the examples below. Then extract the final answer from the last model response and write it after 'Extracted answer:'."
 
@@ -85,12 +89,35 @@ def build_extraction_prompt(sample: MathVistaSample, response: str) -> str:
     return "\n\n".join(parts)
 
 
-def llm_extract(extractor: LLMExtractor, sample: MathVistaSample, response: str) -> Optional[str]:
-    """Ask the LLM for the answer; its first line, stripped, or None when it gives nothing."""
-    completion = extractor(build_extraction_prompt(sample, response))
-    if not completion:
+def parse_extraction(completion: Optional[str]) -> Optional[str]:
+    """The extracted answer in a completion: its first line, without an 'Extracted answer:' label.
+
+    >>> parse_extraction(" 7\\n(because ...)"), parse_extraction("Extracted answer: B"), parse_extraction("  ")
+    ('7', 'B', None)
+    """
+    if not completion or not completion.strip():
         return None
-    first = completion.strip().splitlines()[0].strip() if completion.strip() else ""
+    first = completion.strip().splitlines()[0].strip()
     if first.lower().startswith("extracted answer:"):
         first = first.split(":", 1)[1].strip()
     return first or None
+
+
+def llm_extract_many(extractor: LLMExtractor, samples: list[MathVistaSample], responses: list[str]) -> list[Optional[str]]:
+    """One extractor call for a batch: the answer the LLM reads in each response, or None."""
+    if not samples:
+        return []
+    prompts = [build_extraction_prompt(s, r) for s, r in zip(samples, responses)]
+    completions = extractor(prompts)
+    if len(completions) != len(prompts):
+        raise ValueError(f"the LLM extractor returned {len(completions)} completions for {len(prompts)} prompts")
+    return [parse_extraction(c) for c in completions]
+
+
+def judge_extractor(config) -> LLMExtractor:
+    """An extractor on the judge client (`rewards.judge.JudgeClient`) for `config`, a `JudgeConfig`."""
+    from rewards.contract import run_coroutine
+    from rewards.judge import JudgeClient
+
+    client = JudgeClient(config)
+    return lambda prompts: run_coroutine(client.complete_many(prompts))

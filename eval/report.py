@@ -2,8 +2,9 @@
 
     results.jsonl      one line per (sample, response): pid, prompt, response, extracted
                        answer, prediction, verdict, category, task, ...
-    metrics.json       `accuracy`, `by_question_type`, `by_answer_type`, `by_category`,
-                       `by_task`, `by_skill`, `pass@k`, `mean@k`, `think_rate`, ...
+    metrics.json       `accuracy`, `extraction` (rule | llm | none counts), `mathvista`
+                       (VLMEvalKit's Task&Skill table), `by_question_type`, `by_answer_type`,
+                       `by_category`, `by_task`, `by_skill`, `pass@k`, `mean@k`, `think_rate`, ...
     metrics.md         the same as markdown tables
     accuracy_by_category.png   bar chart of per-category and per-task accuracy (matplotlib, Agg)
 """
@@ -14,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
+from eval.mathvista_table import table_markdown
 from eval.scoring import ScoreResult
 
 GROUP_KEYS = ("by_question_type", "by_answer_type", "by_category", "by_task", "by_skill", "by_family")
@@ -46,12 +48,15 @@ def metrics_markdown(metrics: dict[str, Any], title: str = "Evaluation") -> str:
     """
     lines = [f"# {title}", "", "| metric | value |", "| --- | --- |"]
     for key, value in metrics.items():
-        if key in GROUP_KEYS:
+        if key in GROUP_KEYS or key == "mathvista":
             continue
         if isinstance(value, dict):
-            lines += [f"| {k} | {_fmt(v)} |" for k, v in value.items()]
+            prefix = key.split("@")[0]  # pass@k -> pass@1, ...; extraction -> extraction: rule, ...
+            lines += [f"| {k if k.startswith(prefix) else f'{key}: {k}'} | {_fmt(v)} |" for k, v in value.items()]
         else:
             lines.append(f"| {key} | {_fmt(value)} |")
+    if metrics.get("mathvista"):
+        lines += ["", "## MathVista: accuracy by task and skill (VLMEvalKit layout)", ""] + table_markdown(metrics["mathvista"])
     for key in GROUP_KEYS:
         groups = metrics.get(key)
         if not groups:

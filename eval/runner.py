@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+from eval.extractor import judge_extractor
 from eval.report import write_report
 from eval.scoring import ScoreResult, score
+from rewards.judge import JudgeConfig
 from sail_rl.data.jsonl import read_jsonl
 from sail_rl.data.mathvista import MathVistaSample, load_samples, rewrite_mc_to_free_form
 from sail_rl.data.prompts import build_prompt
@@ -47,6 +49,9 @@ class EvalConfig:
     output_dir: str = "runs/eval"
     responses_file: Optional[str] = None  # score these instead of generating
     plot: bool = True
+    # An OpenAI-compatible endpoint that extracts the answers the rules cannot read
+    # (MathVista/VLMEvalKit style); null: rules only.
+    llm_extractor: Optional[JudgeConfig] = None
 
     def validate(self) -> None:
         if not self.data_files:
@@ -55,6 +60,13 @@ class EvalConfig:
             raise ConfigError(f"eval.k_samples must be >= 1, got {self.k_samples}")
         if self.k_samples > 1 and self.temperature == 0.0:
             raise ConfigError("eval.k_samples > 1 with temperature 0 gives k identical answers; set eval.temperature > 0")
+        judge = self.llm_extractor
+        if judge is not None and (not judge.base_url or not judge.model or judge.max_concurrency < 1
+                                  or judge.timeout_s <= 0 or judge.max_retries < 0 or judge.max_tokens < 1):
+            raise ConfigError(
+                "eval.llm_extractor needs a base_url and model, max_concurrency >= 1, timeout_s > 0, "
+                f"max_retries >= 0 and max_tokens >= 1; got {judge}"
+            )
         if not 1 <= self.max_response_tokens < self.max_model_len:
             raise ConfigError(
                 f"eval.max_response_tokens must be in [1, eval.max_model_len={self.max_model_len}), got {self.max_response_tokens}"
@@ -167,6 +179,8 @@ def evaluate(cfg: EvalConfig, engine: Any = None, responses: Optional[dict[str, 
             responses = {pid: r for pid, r in responses.items() if pid in wanted}
     if responses is None:
         responses = _generate(engine if engine is not None else _make_engine(cfg), samples, cfg)
+    if llm_extractor is None and cfg.llm_extractor is not None:
+        llm_extractor = judge_extractor(cfg.llm_extractor)
     result = score(samples, responses, grade_fn=grade_fn, llm_extractor=llm_extractor)
     write_report(result, cfg.output_dir, config=to_dict(cfg), plot=cfg.plot)
     return result

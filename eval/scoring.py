@@ -1,11 +1,13 @@
 """Score responses to MathVista-format samples: extract, normalise, grade, aggregate.
 
-Per response: the answer is found by rule (`rewards.extract_answer`), else by the optional
-LLM extractor; a multi_choice answer given as option text is mapped to its letter
-(MathVista's normalisation); then `rewards.grade` decides, the same grader the RL rewards
-use. Per benchmark: accuracy overall and per question_type / answer_type / category /
-task / skill (/ family for synthetic data), pass@k and mean@k over k responses per sample,
-how often the model thought, and response lengths.
+Per response: the answer is found by rule (`rewards.extract_answer`); when the rules
+cannot read it for the question (`rewards.grader.readable`) the optional LLM extractor is
+asked (all such responses in one batch); a multi_choice answer is mapped to its option
+letter (MathVista's normalisation); then `rewards.grade` decides, the same grader the RL
+rewards use. `extraction` says which found the answer: rule | llm | none. Per benchmark:
+accuracy overall and per question_type / answer_type / category / task / skill (/ family
+for synthetic data), MathVista's Task&Skill table as VLMEvalKit prints it, pass@k and
+mean@k over k responses per sample, how often the model thought, and response lengths.
 
 Accuracy is the mean over samples of each sample's fraction of correct responses, so with
 k=1 it is plain accuracy and with k>1 it equals mean@k.
@@ -19,8 +21,9 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
-from eval.extractor import LLMExtractor, llm_extract
-from sail_rl.data.mathvista import LETTERS, MathVistaSample, choice_letter
+from eval.extractor import LLMExtractor, llm_extract_many
+from eval.mathvista_table import mathvista_table
+from sail_rl.data.mathvista import LETTERS, MathVistaSample
 from sail_rl.errors import DataError, NotAvailableError
 
 GradeFn = Callable[..., bool]  # grade(prediction, answer, *, answer_type, choices, precision) -> bool
@@ -110,16 +113,21 @@ def normalize_prediction(extracted: Optional[str], sample: MathVistaSample) -> O
 
     >>> s = MathVistaSample(pid="1", question="q", image="x", answer="blue", question_type="multi_choice",
     ...                     answer_type="text", choices=["red", "blue"])
-    >>> normalize_prediction("Blue", s), normalize_prediction("(a)", s), normalize_prediction("pink", s)
-    ('B', 'A', 'pink')
+    >>> normalize_prediction("Blue", s), normalize_prediction("(a)", s), normalize_prediction("The blue one.", s)
+    ('B', 'A', 'B')
+    >>> normalize_prediction("pink", s)
+    'pink'
     """
     if extracted is None or sample.question_type != "multi_choice" or not sample.choices:
         return extracted
+    from rewards.grader import choice_index, normalize_text
+
     text = extracted.strip()
     match = _OPTION_RE.match(text.upper()) if len(text) <= 4 else None
     if match and LETTERS.index(match.group(1)) < len(sample.choices):
         return match.group(1)
-    return choice_letter(text, sample.choices) or extracted
+    index = choice_index(text, sample.choices, letter_first=len(normalize_text(text)) <= 10)
+    return LETTERS[index] if index is not None else extracted
 
 
 def _as_response(item: ResponseIn) -> tuple[str, Optional[int], Optional[str]]:
@@ -129,15 +137,10 @@ def _as_response(item: ResponseIn) -> tuple[str, Optional[int], Optional[str]]:
     return str(item.get("response", "")), None if tokens is None else int(tokens), item.get("prompt")
 
 
-def score_response(sample: MathVistaSample, item: ResponseIn, index: int, grade_fn: GradeFn,
-                   extract_fn: ExtractFn, llm_extractor: Optional[LLMExtractor] = None) -> ResponseResult:
-    """Extract, normalise and grade one response to `sample`."""
+def _record(sample: MathVistaSample, index: int, item: ResponseIn, extracted: Optional[str], how: str,
+            grade_fn: GradeFn) -> ResponseResult:
+    """Normalise and grade one response whose answer was found (`how`: rule | llm | none)."""
     response, tokens, prompt = _as_response(item)
-    extracted, how = extract_fn(response), "rule"
-    if extracted is None and llm_extractor is not None:
-        extracted, how = llm_extract(llm_extractor, sample, response), "llm"
-    if extracted is None:
-        how = "none"
     prediction = normalize_prediction(extracted, sample)
     correct = prediction is not None and bool(
         grade_fn(prediction, sample.answer, answer_type=sample.answer_type, choices=sample.choices, precision=sample.precision)
@@ -166,6 +169,25 @@ def score_response(sample: MathVistaSample, item: ResponseIn, index: int, grade_
     )
 
 
+def _extract_all(items: list[tuple[MathVistaSample, int, ResponseIn]], extract_fn: ExtractFn,
+                 llm_extractor: Optional[LLMExtractor]) -> tuple[list[Optional[str]], list[str]]:
+    """Answers [n] and how each was found [n]: by rule, else (for answers the rules cannot
+    read) by the LLM extractor in one batch, else none."""
+    from rewards.grader import readable
+
+    texts = [_as_response(item)[0] for _, _, item in items]
+    answers = [extract_fn(text) for text in texts]
+    how = ["rule" if a is not None else "none" for a in answers]
+    if llm_extractor is not None:
+        ask = [j for j, (sample, _, _) in enumerate(items) if texts[j].strip() and not readable(
+            answers[j], answer_type=sample.answer_type, choices=sample.choices)]
+        found = llm_extract_many(llm_extractor, [items[j][0] for j in ask], [texts[j] for j in ask])
+        for j, answer in zip(ask, found):
+            if answer is not None:
+                answers[j], how[j] = answer, "llm"
+    return answers, how
+
+
 def score(samples: Sequence[MathVistaSample], responses: Mapping[str, Sequence[ResponseIn]], *,
           grade_fn: Optional[GradeFn] = None, extract_fn: Optional[ExtractFn] = None,
           llm_extractor: Optional[LLMExtractor] = None) -> ScoreResult:
@@ -183,11 +205,9 @@ def score(samples: Sequence[MathVistaSample], responses: Mapping[str, Sequence[R
     extra = [pid for pid in responses if pid not in by_pid]
     if extra:
         raise DataError(f"responses for {len(extra)} unknown pids (first '{extra[0]}'); pass the data file they answer")
-    records = [
-        score_response(s, item, i, grade_fn, extract_fn, llm_extractor)
-        for s in samples
-        for i, item in enumerate(responses[s.pid])
-    ]
+    items = [(s, i, item) for s in samples for i, item in enumerate(responses[s.pid])]
+    answers, how = _extract_all(items, extract_fn, llm_extractor)
+    records = [_record(s, i, item, a, h, grade_fn) for (s, i, item), a, h in zip(items, answers, how)]
     return ScoreResult(records=records, metrics=compute_metrics(records))
 
 
@@ -260,6 +280,8 @@ def compute_metrics(records: Sequence[ResponseResult]) -> dict[str, Any]:
         "by_task": _grouped(per_sample, lambda r: [r.task]),
         "by_skill": _grouped(per_sample, lambda r: r.skills),
         "answer_found_rate": _mean([r.extracted is not None for r in records]),
+        "extraction": {how: sum(r.extraction == how for r in records) for how in ("rule", "llm", "none")},
+        "accuracy_by_extraction": {how: _mean([r.correct for r in records if r.extraction == how]) for how in ("rule", "llm")},
         "llm_extraction_rate": _mean([r.extraction == "llm" for r in records]),
         "think_rate": _mean([r.thought for r in records]),
         "think_well_formed_rate": _mean([r.think_well_formed for r in tried]),
@@ -268,6 +290,9 @@ def compute_metrics(records: Sequence[ResponseResult]) -> dict[str, Any]:
         "mean_response_chars": _mean([r.response_chars for r in records]),
         "mean_response_tokens": _mean(tokens) if len(tokens) == len(records) else None,
     }
+    table = mathvista_table(records)
+    if table:
+        metrics["mathvista"] = table
     if any(r.family for r in records):
         metrics["by_family"] = _grouped(per_sample, lambda r: [r.family or "unknown"])
     return metrics

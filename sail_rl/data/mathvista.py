@@ -179,6 +179,8 @@ def _parse_record(rec: dict, where: str, base_dir: Path, check_images: bool) -> 
             raise DataError(f"{where}: 'choices' must be a non-empty list of strings or null, got {choices!r}")
         choices = [str(c) for c in choices]
     answer = str(rec["answer"])
+    if not answer.strip():
+        raise DataError(f"{where}: empty 'answer'; give the gold answer or drop the record")
     if question_type == "multi_choice":
         if not choices:
             raise DataError(f"{where}: multi_choice question without 'choices'; add the options or use free_form")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -10,6 +12,7 @@ from PIL import Image
 from eval.runner import EvalConfig, _generate, evaluate, load_responses
 from sail_rl.cli import main
 from sail_rl.config import from_dict
+from sail_rl.data.mathvista import load_samples
 from sail_rl.data.synth import generate_dataset
 from sail_rl.errors import ConfigError, DataError
 
@@ -110,3 +113,71 @@ def test_responses_file_errors(tmp_path):
     assert load_responses(ok) == {"1": [{"response": "a"}, {"response": "b"}, {"response": "c"}]}
     with pytest.raises(DataError, match="responses file not found"):
         load_responses(tmp_path / "none.jsonl")
+
+
+def _mathvista_bench(tmp_path):
+    """Four MathVista records with tasks and skills, one image shared."""
+    Image.new("RGB", (8, 8), "white").save(tmp_path / "img.png")
+    rows = [
+        ("1", "7", "integer", "free_form", None, "figure question answering", ["statistical reasoning"]),
+        ("2", "8/11", "text", "multi_choice", ["3/11", "8/11", "6/11"], "geometry problem solving",
+         ["geometry reasoning", "arithmetic reasoning"]),
+        ("3", "2.5", "float", "free_form", None, "math word problem", ["arithmetic reasoning"]),
+        ("4", "12", "integer", "free_form", None, "figure question answering", ["statistical reasoning"]),
+    ]
+    data = tmp_path / "testmini.jsonl"
+    with data.open("w") as f:
+        for pid, answer, answer_type, question_type, choices, task, skills in rows:
+            f.write(json.dumps({"pid": pid, "question": f"q{pid}", "image": "img.png", "answer": answer,
+                                "answer_type": answer_type, "question_type": question_type, "choices": choices,
+                                "precision": 1 if answer_type == "float" else None,
+                                "metadata": {"task": task, "skills": skills, "category": "math-targeted-vqa"}}) + "\n")
+    return data
+
+
+def test_llm_extractor_endpoint_from_the_recipe_and_the_mathvista_table(tmp_path, capsys):
+    sys.path.insert(0, str(Path(__file__).parents[1] / "rewards"))
+    from rewards_judge_server import ScriptedJudge
+
+    data = _mathvista_bench(tmp_path)
+    long_text = "I looked at every part of the figure and compared the values with care. " * 3
+    resp = tmp_path / "resp.jsonl"
+    resp.write_text("".join(json.dumps({"pid": p, "response": r}) + "\n" for p, r in [
+        ("1", "There are 7 birds."),                      # rule: a sentence
+        ("2", long_text + "It is the middle one."),       # LLM: "B"
+        ("3", "\\boxed{2.4}"),                            # rule, wrong
+        ("4", long_text),                                 # LLM: "12"
+    ]))
+    replies = {"q2": "B", "q4": "12"}
+    with ScriptedJudge(lambda prompt, hit: (200, next(v for k, v in replies.items() if f"Question: {k}" in prompt), 0.0)) as judge:
+        out = tmp_path / "report"
+        code = main(["eval", f"eval.data_files=[{data}]", f"eval.llm_extractor.base_url={judge.base_url}",
+                     "eval.llm_extractor.model=extractor", "--responses", str(resp), "--output-dir", str(out)])
+        assert code == 0 and judge.hits == 2
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["accuracy"] == 0.75 and metrics["extraction"] == {"rule": 2, "llm": 2, "none": 0}
+    table = {row["Task&Skill"]: row for row in metrics["mathvista"]}
+    assert [row["short"] for row in metrics["mathvista"]] == [None, "FQA", "GPS", "MWP", "ARI", "GEO", "STA"]
+    assert table["Overall"] == {"Task&Skill": "Overall", "short": None, "tot": 4, "rule": 2, "llm": 2, "hit": 3, "acc": 75.0}
+    assert (table["arithmetic reasoning"]["tot"], table["arithmetic reasoning"]["acc"]) == (2, 50.0)
+    assert table["figure question answering"]["acc"] == 100.0 and table["math word problem"]["acc"] == 0.0
+    markdown = (out / "metrics.md").read_text()
+    assert "| Overall | 4 | 2 | 2 | 3 | 75.00 |" in markdown and "| arithmetic reasoning (ARI) | 2 |" in markdown
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [(r["extraction"], r["prediction"]) for r in lines] == [("rule", "There are 7 birds"), ("llm", "B"),
+                                                                    ("rule", "2.4"), ("llm", "12")]
+
+
+def test_a_bad_llm_extractor_setting_is_refused_at_load(tmp_path, capsys):
+    data = _mathvista_bench(tmp_path)
+    assert main(["eval", f"eval.data_files=[{data}]", "eval.llm_extractor={base_url: x, modle: y}"]) == 2
+    assert "unknown key 'eval.llm_extractor.modle'" in capsys.readouterr().err
+    assert main(["eval", f"eval.data_files=[{data}]", "eval.llm_extractor={max_concurrency: 0}"]) == 2
+    assert "max_concurrency >= 1" in capsys.readouterr().err
+
+
+def test_an_empty_gold_answer_is_a_load_error_naming_the_sample(tmp_path):
+    data = _mathvista_bench(tmp_path)
+    data.write_text(data.read_text().replace('"answer": "12"', '"answer": " "'))
+    with pytest.raises(DataError, match=r"testmini.jsonl:4 \(pid 4\): empty 'answer'"):
+        load_samples(data)

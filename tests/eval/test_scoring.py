@@ -118,20 +118,31 @@ def test_grade_function_is_injectable():
     assert calls[1] == ("4.50", "4.5", "float", None, 1)
 
 
-def test_llm_extractor_runs_only_when_rules_find_nothing():
-    prompts = []
+def test_llm_extractor_is_asked_only_what_rules_cannot_read_in_one_batch():
+    batches = []
 
-    def fake_llm(prompt: str) -> str:
-        prompts.append(prompt)
-        return " 7\n(because the picture shows seven)"
+    def fake_llm(prompts: list[str]) -> list[str]:
+        batches.append(prompts)
+        return [" 7\n(because the picture shows seven)", "Extracted answer: B", ""]
 
-    responses = {"5": ["I counted the dots and got seven of them after careful consideration of every corner " * 2],
-                 "1": ["\\boxed{3}"]}
-    result = score([SAMPLES[0], SAMPLES[4]], responses, llm_extractor=fake_llm)
-    assert len(prompts) == 1 and result.metrics["accuracy"] == 1.0
-    assert [r.extraction for r in result.records] == ["rule", "llm"]
-    assert prompts[0].endswith("Extracted answer:")
+    samples = [SAMPLES[0], SAMPLES[4], SAMPLES[3], _s("7", "4", "general-vqa", "visual question answering")]
+    responses = {
+        "1": ["\\boxed{3}"],  # rule
+        "5": ["I counted the dots and got seven of them after careful consideration of every corner " * 2],  # no rule answer
+        "4": ["It is the second colour of the two."],  # a rule answer that names no option
+        "7": ["Many birds sit on the wire."],  # a rule answer with no number; the LLM gives nothing
+    }
+    result = score(samples, responses, llm_extractor=fake_llm)
+    assert len(batches) == 1 and len(batches[0]) == 3 and all(p.endswith("Extracted answer:") for p in batches[0])
+    assert "seven of them" in batches[0][0] and "second colour" in batches[0][1]
+    assert [(r.pid, r.extraction, r.prediction, r.correct) for r in result.records] == [
+        ("1", "rule", "3", True), ("5", "llm", "7", True), ("4", "llm", "B", True),
+        ("7", "rule", "Many birds sit on the wire", False)]
+    assert result.metrics["extraction"] == {"rule": 2, "llm": 2, "none": 0}
     assert result.metrics["llm_extraction_rate"] == 0.5
+    assert result.metrics["accuracy_by_extraction"] == {"rule": 0.5, "llm": 1.0}
+    without = score(samples, responses).metrics["extraction"]
+    assert without == {"rule": 3, "llm": 0, "none": 1}
 
 
 def test_extraction_prompt_has_the_five_mathvista_examples():

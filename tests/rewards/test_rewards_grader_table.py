@@ -83,7 +83,7 @@ CASES = [
     ("\\boxed{1,234,567}", "1234567", INT, T),
     ("\\boxed{1,001}", "1000", INT, F),
     ("\\boxed{x = 5}", "5", INT, T),
-    ("\\boxed{5 apples}", "5", INT, F),
+    ("\\boxed{5 apples}", "5", INT, T),  # a noun after the number is read as its unit
     ("\\boxed{\\frac{10}{2}}", "5", INT, T),
     ("\\boxed{2^{3}}", "8", INT, T),
     ("\\boxed{8}", "9", INT, F),
