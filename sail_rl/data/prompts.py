@@ -127,12 +127,11 @@ def build_prompt(sample: MathVistaSample, mode: PromptMode = "think", rewrite_mc
     Returns `([{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": str}]}],
     [PIL.Image.Image in RGB])`.
     """
-    from PIL import Image
+    from sail_rl.model.image_processing import load_image
 
     if rewrite_mc:
         sample = rewrite_mc_to_free_form(sample)
     text = question_text(sample, mode)
-    with Image.open(sample.image) as img:
-        image = img.convert("RGB")
+    image = load_image(sample.image, f"sample {sample.pid}")
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
     return messages, [image]
