@@ -114,6 +114,12 @@ class RunRecipe:
                 "so with rollout.rollouts_per_prompt 1 every advantage is 0 and nothing trains; set "
                 "rollout.rollouts_per_prompt >= 2 or use reinforce_pp / gae", key="rollout.rollouts_per_prompt",
             )
+        if is_group_relative(self.algorithm.advantage_estimator) and self.rollout.temperature == 0:
+            raise ConfigError(
+                f"rollout.temperature 0 (greedy) gives the rollouts of a prompt the same response, so "
+                f"{self.algorithm.advantage_estimator}'s advantages are all 0 and nothing trains; sample, e.g. temperature 1.0",
+                key="rollout.temperature",
+            )
         groups = self.run.prompts_per_step * self.rollout.rollouts_per_prompt
         if self.trainer.mini_batch_size > groups:
             raise ConfigError(

@@ -49,6 +49,11 @@ def test_group_relative_estimator_with_one_rollout_per_prompt_is_refused(estimat
                                         "trainer.mini_batch_size=16", "trainer.micro_batch_size=16"])
 
 
+def test_greedy_sampling_with_a_group_relative_estimator_is_refused():
+    with pytest.raises(ConfigError, match=r"^command-line override 'rollout.temperature=0': rollout.temperature 0 \(greedy\)"):
+        load_recipe(RunRecipe, RECIPE, ["rollout.temperature=0"])
+
+
 def test_group_relative_set_is_the_outcome_baselines():
     assert sorted(n for n in advantage_names() if is_group_relative(n)) == ["dr_grpo", "grpo", "reinforce_pp_baseline", "rloo"]
     one = ["rollout.rollouts_per_prompt=1", "trainer.mini_batch_size=16", "trainer.micro_batch_size=16"]
