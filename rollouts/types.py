@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import torch
 
+from sail_rl.config import check_bounds
 from sail_rl.errors import ConfigError
 
 
@@ -50,14 +51,10 @@ class SamplingConfig:
         return self.rollouts_per_prompt
 
     def validate(self) -> None:
-        if self.rollouts_per_prompt < 1:
-            raise ConfigError(f"rollout.rollouts_per_prompt must be >= 1, got {self.rollouts_per_prompt}")
-        if self.temperature < 0:
-            raise ConfigError(f"rollout.temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ConfigError(f"rollout.top_p must be in (0, 1], got {self.top_p}")
-        if self.max_response_tokens < 1:
-            raise ConfigError(f"rollout.max_response_tokens must be >= 1, got {self.max_response_tokens}")
+        check_bounds(self, "rollout", {
+            "rollouts_per_prompt": ">= 1", "temperature": (">= 0", "0 is greedy"), "top_p": "(0, 1]",
+            "top_k": (">= -1", "-1 or 0 turns it off"), "max_response_tokens": ">= 1",
+        })
 
 
 @dataclass
@@ -99,16 +96,17 @@ class RolloutConfig:
         )
 
     def validate(self) -> None:
-        self.sampling().validate()
+        self.sampling().validate()  # its fields are this section's, under the same names
+        check_bounds(self, "rollout", {
+            "num_workers": ">= 1", "max_model_len": ">= 2", "max_prompt_tokens": ">= 1", "kv_cache_gib": "> 0",
+            "gpu_memory_utilization": "(0, 1]", "tensor_parallel_size": ">= 1", "max_num_seqs": ">= 1",
+            "weight_sync_bucket_mb": ">= 1",
+        })
         if self.max_prompt_tokens + 1 > self.max_model_len:
             raise ConfigError(
                 f"rollout.max_prompt_tokens ({self.max_prompt_tokens}) must be below rollout.max_model_len "
-                f"({self.max_model_len}); raise max_model_len or lower max_prompt_tokens"
+                f"({self.max_model_len}); raise max_model_len or lower max_prompt_tokens", key="max_prompt_tokens"
             )
-        if self.num_workers < 1 or self.tensor_parallel_size < 1:
-            raise ConfigError("rollout.num_workers and rollout.tensor_parallel_size must be >= 1")
-        if self.kv_cache_gib <= 0 or self.weight_sync_bucket_mb <= 0:
-            raise ConfigError("rollout.kv_cache_gib and rollout.weight_sync_bucket_mb must be > 0")
 
 
 @dataclass

@@ -3,7 +3,9 @@
 Each component owns a config dataclass beside its code (`ModelConfig` in sail_rl/model,
 `RolloutConfig` in rollouts, ...). A recipe is a dataclass whose fields are those sections;
 a YAML key is a field name, one to one. Anything that does not fit is a `ConfigError` that
-names the key, its line in the file and the nearest valid key.
+names the key, where it was set (its line in the file, or the command-line override) and
+the nearest valid key. Every float must be finite; each dataclass's `validate` checks its
+ranges with `check_bounds` (a table of rules such as `"> 0"` or `"(0, 1]"`).
 
     recipe = load_recipe(RunRecipe, "recipes/mathvista_grpo.yaml", ["rollout.temperature=0.7"])
 """
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import operator
 import types
 import typing
 from pathlib import Path
@@ -62,13 +66,17 @@ def _load_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[str, int]]:
 
 
 class _Ctx:
-    """Where a value came from, for error messages."""
+    """Where a value came from, for error messages: a file line, or a command-line override."""
 
-    def __init__(self, source: str, lines: dict[str, int]):
+    def __init__(self, source: str, lines: dict[str, int], overrides: dict[str, str] | None = None):
         self.source = source
         self.lines = lines
+        self.overrides = overrides or {}  # dotted key -> the override's text
 
     def where(self, path: str) -> str:
+        for key, text in self.overrides.items():
+            if path == key or path.startswith((key + ".", key + "[")):
+                return f"command-line override '{text}'"
         line = self.lines.get(path)
         if line is None and "[" in path:
             line = self.lines.get(path.split("[")[0])
@@ -154,12 +162,16 @@ def _convert(value: Any, tp: Any, path: str, ctx: _Ctx) -> Any:
     if tp is float:
         if isinstance(value, str):  # YAML 1.1 reads `1e-3` (no dot) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 raise _type_error(value, tp, path, ctx) from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _type_error(value, tp, path, ctx)
-        return float(value)
+        else:
+            number = float(value)
+        if not math.isfinite(number):  # nan and inf pass range checks or crash deep inside a run
+            raise ConfigError(f"{ctx.where(path)}: '{path}' must be a finite number, got {value!r}")
+        return number
     if tp is str:
         if isinstance(value, (dict, list)) or value is None:
             raise _type_error(value, tp, path, ctx)
@@ -193,8 +205,46 @@ def _build(cls: type[T], data: dict, prefix: str, ctx: _Ctx) -> T:
         try:
             validate()
         except ConfigError as exc:
-            raise ConfigError(f"{ctx.where(prefix.rstrip('.'))}: {exc}") from None
+            path = prefix + exc.key if exc.key else prefix.rstrip(".")
+            raise ConfigError(f"{ctx.where(path)}: {exc}") from None
     return obj
+
+
+# ---------------------------------------------------------------- range checks for validate()
+
+_COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+
+
+def _satisfies(value: float, rule: str) -> bool:
+    """`rule` is `"OP N"` (OP one of > >= < <=) or an interval `"(a, b]"`; NaN satisfies none."""
+    if rule[0] in "([":
+        low, high = (float(x) for x in rule[1:-1].split(","))
+        above = value > low if rule[0] == "(" else value >= low
+        below = value < high if rule[-1] == ")" else value <= high
+        return above and below
+    op, bound = rule.split()
+    return _COMPARE[op](value, float(bound))
+
+
+def check_bounds(obj: Any, section: str, rules: dict[str, str | tuple[str, str]]) -> None:
+    """Check numeric fields of `obj` against `rules` ({field: rule} or {field: (rule, hint)}).
+
+    None passes (null means "off"); a list is checked item by item. The error names
+    `section.field` and carries the field as its key, so the loader cites the right line.
+
+    >>> from types import SimpleNamespace
+    >>> check_bounds(SimpleNamespace(lr=0.0), "trainer", {"lr": "> 0"})
+    Traceback (most recent call last):
+    ...
+    sail_rl.errors.ConfigError: trainer.lr must be > 0, got 0.0
+    """
+    for name, rule in rules.items():
+        rule, hint = rule if isinstance(rule, tuple) else (rule, "")
+        value = getattr(obj, name)
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if item is not None and not _satisfies(item, rule):
+                wording = f"in {rule}" if rule[0] in "([" else rule
+                raise ConfigError(f"{section}.{name} must be {wording}, got {item!r}{'; ' + hint if hint else ''}", key=name)
 
 
 def from_dict(cls: type[T], data: dict | None, source: str = "<dict>") -> T:
@@ -233,6 +283,7 @@ def load_recipe(cls: type[T], path: str | Path | None, overrides: list[str] | No
     """Defaults -> YAML file -> `section.key=value` overrides -> validation, as one `cls`."""
     data: dict = {}
     lines: dict[str, int] = {}
+    overrides = overrides or []
     source = "<defaults>"
     if path is not None:
         path = Path(path)
@@ -245,10 +296,9 @@ def load_recipe(cls: type[T], path: str | Path | None, overrides: list[str] | No
             raise ConfigError(f"{source}: a recipe must be a mapping of sections, got {type(data).__name__}")
     if overrides:
         data = apply_overrides(data, overrides)
-        for text in overrides:
-            lines.setdefault(text.split("=", 1)[0], 0)
         source = source if path else "<command line>"
-    return _build(cls, data, "", _Ctx(source, {k: v for k, v in lines.items() if v}))
+    cited = {".".join(parse_override(text)[0]): text for text in overrides}
+    return _build(cls, data, "", _Ctx(source, lines, cited))
 
 
 def to_dict(obj: Any) -> Any:

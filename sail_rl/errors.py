@@ -15,9 +15,17 @@ class SailRLError(Exception):
 
 
 class ConfigError(SailRLError):
-    """A recipe or override that does not fit the config dataclasses."""
+    """A recipe or override that does not fit the config dataclasses.
+
+    `key`: the field the error is about, dotted, relative to the config whose `validate`
+    raised it; the recipe loader turns it into that key's file line (or override).
+    """
 
     exit_code = 2
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
 
 
 class DataError(SailRLError):

@@ -62,7 +62,7 @@ def outcome_to_token_rewards(rewards: torch.Tensor, response_mask: torch.Tensor)
     return token_rewards
 
 
-@register_advantage("grpo")
+@register_advantage("grpo", group_relative=True)
 def grpo_advantages(
     rewards: torch.Tensor,
     group_ids: torch.Tensor,
@@ -87,7 +87,7 @@ def grpo_advantages(
     return advantages, advantages
 
 
-@register_advantage("dr_grpo")
+@register_advantage("dr_grpo", group_relative=True)
 def dr_grpo_advantages(
     rewards: torch.Tensor, group_ids: torch.Tensor, response_mask: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,7 +99,7 @@ def dr_grpo_advantages(
     return grpo_advantages(rewards, group_ids, response_mask, norm_by_std=False)
 
 
-@register_advantage("rloo")
+@register_advantage("rloo", group_relative=True)
 def rloo_advantages(
     rewards: torch.Tensor, group_ids: torch.Tensor, response_mask: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,7 +116,7 @@ def rloo_advantages(
     return advantages, advantages
 
 
-@register_advantage("reinforce_pp_baseline")
+@register_advantage("reinforce_pp_baseline", group_relative=True)
 def reinforce_pp_baseline_advantages(
     rewards: torch.Tensor, group_ids: torch.Tensor, response_mask: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:

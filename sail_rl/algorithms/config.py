@@ -20,6 +20,7 @@ from typing import Literal
 from sail_rl.algorithms.aggregation import LOSS_AGG_MODES
 from sail_rl.algorithms.kl import KL_ESTIMATORS
 from sail_rl.algorithms.registry import ADVANTAGES, POLICY_LOSSES
+from sail_rl.config import check_bounds
 from sail_rl.errors import ConfigError
 
 
@@ -45,46 +46,32 @@ class AlgorithmConfig:
     tis_cap: float | None = None  # truncated importance sampling cap (e.g. 2.0); None: off
 
     def validate(self) -> None:
-        if self.advantage_estimator not in ADVANTAGES:
-            ADVANTAGES.get(self.advantage_estimator)  # raises with the valid names
-        if self.policy_loss not in POLICY_LOSSES:
-            POLICY_LOSSES.get(self.policy_loss)
-        for name in ("clip_ratio_low", "clip_ratio_high"):
-            value = getattr(self, name)
-            if not 0.0 < value < 1.0:
-                raise ConfigError(f"algorithm.{name} must be in (0, 1), got {value}; e.g. 0.2 (PPO) or 3e-4 (GSPO)")
-        if self.clip_ratio_c is not None and self.clip_ratio_c <= 1.0:
-            raise ConfigError(f"algorithm.clip_ratio_c must be > 1 (e.g. 3.0) or null, got {self.clip_ratio_c}")
+        for key, registry in (("advantage_estimator", ADVANTAGES), ("policy_loss", POLICY_LOSSES)):
+            try:
+                registry.get(getattr(self, key))  # raises with the valid names
+            except ConfigError as exc:
+                raise ConfigError(str(exc), key=key) from None
+        clip_hint = "e.g. 0.2 (PPO) or 3e-4 (GSPO)"
+        check_bounds(self, "algorithm", {
+            "clip_ratio_low": ("(0, 1)", clip_hint), "clip_ratio_high": ("(0, 1)", clip_hint),
+            "clip_ratio_c": ("> 1", "e.g. 3.0, or null for off"), "kl_coef": ">= 0", "kl_loss_coef": ">= 0",
+            "entropy_coef": ">= 0", "adv_std_eps": ">= 0", "gamma": "[0, 1]", "lam": "[0, 1]", "value_clip": "> 0",
+            "tis_cap": (">= 1", "e.g. 2.0, or null for off"), "seq_sum_divisor_tokens": ("> 0", "e.g. max_response_tokens"),
+        })
         if self.loss_agg_mode not in LOSS_AGG_MODES:
-            raise ConfigError(f"algorithm.loss_agg_mode must be one of {', '.join(LOSS_AGG_MODES)}")
+            raise ConfigError(f"algorithm.loss_agg_mode must be one of {', '.join(LOSS_AGG_MODES)}", key="loss_agg_mode")
         if self.kl_estimator not in KL_ESTIMATORS:
-            raise ConfigError(f"algorithm.kl_estimator must be one of {', '.join(KL_ESTIMATORS)}")
-        for name in ("kl_coef", "kl_loss_coef", "entropy_coef", "adv_std_eps"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"algorithm.{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("gamma", "lam"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"algorithm.{name} must be in [0, 1], got {getattr(self, name)}")
-        if self.value_clip <= 0:
-            raise ConfigError(f"algorithm.value_clip must be > 0, got {self.value_clip}")
-        if self.tis_cap is not None and self.tis_cap < 1.0:
-            raise ConfigError(f"algorithm.tis_cap must be >= 1 (e.g. 2.0) or null, got {self.tis_cap}")
+            raise ConfigError(f"algorithm.kl_estimator must be one of {', '.join(KL_ESTIMATORS)}", key="kl_estimator")
         self._validate_combinations()
 
     def _validate_combinations(self) -> None:
-        if self.seq_sum_divisor_tokens is not None:
-            if self.seq_sum_divisor_tokens <= 0:
-                raise ConfigError(
-                    f"algorithm.seq_sum_divisor_tokens must be > 0 (e.g. max_response_tokens), "
-                    f"got {self.seq_sum_divisor_tokens}"
-                )
-            if self.loss_agg_mode != "seq-mean-token-sum":
-                raise ConfigError(
-                    "algorithm.seq_sum_divisor_tokens only applies to loss_agg_mode seq-mean-token-sum; "
-                    f"got {self.loss_agg_mode}: set the mode or remove the divisor"
-                )
+        if self.seq_sum_divisor_tokens is not None and self.loss_agg_mode != "seq-mean-token-sum":
+            raise ConfigError(
+                "algorithm.seq_sum_divisor_tokens only applies to loss_agg_mode seq-mean-token-sum; "
+                f"got {self.loss_agg_mode}: set the mode or remove the divisor", key="seq_sum_divisor_tokens"
+            )
         if self.policy_loss == "gspo" and self.loss_agg_mode != "seq-mean-token-mean":
             raise ConfigError(
                 f"algorithm.policy_loss gspo needs loss_agg_mode seq-mean-token-mean, got {self.loss_agg_mode}; "
-                "set algorithm.loss_agg_mode=seq-mean-token-mean"
+                "set algorithm.loss_agg_mode=seq-mean-token-mean", key="loss_agg_mode"
             )

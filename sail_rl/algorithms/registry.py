@@ -63,9 +63,26 @@ ADVANTAGES = Registry("advantage_estimator")
 POLICY_LOSSES = Registry("policy_loss")
 
 
-def register_advantage(name: str) -> Callable[[F], F]:
-    """Decorator: register an advantage estimator under `name` (the `advantage_estimator` key)."""
-    return ADVANTAGES.register(name)
+_GROUP_RELATIVE: set[str] = set()
+
+
+def register_advantage(name: str, group_relative: bool = False) -> Callable[[F], F]:
+    """Decorator: register an advantage estimator under `name` (the `advantage_estimator` key).
+
+    `group_relative`: a sequence's advantage is measured against the other rollouts of its
+    prompt, so with one rollout per prompt every advantage is 0 and a recipe must refuse it.
+    """
+    def decorator(fn: F) -> F:
+        ADVANTAGES.register(name)(fn)
+        if group_relative:
+            _GROUP_RELATIVE.add(name)
+        return fn
+
+    return decorator
+
+
+def is_group_relative(name: str) -> bool:
+    return name in _GROUP_RELATIVE
 
 
 def register_policy_loss(name: str) -> Callable[[F], F]:

@@ -68,10 +68,9 @@ def build_prompt(sample: MathVistaSample, mode: PromptMode = "think"):
     Returns `([{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": str}]}],
     [PIL.Image.Image in RGB])`.
     """
-    from PIL import Image
+    from sail_rl.model.image_processing import load_image
 
     text = question_text(sample, mode)
-    with Image.open(sample.image) as img:
-        image = img.convert("RGB")
+    image = load_image(sample.image, f"sample {sample.pid}")
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
     return messages, [image]

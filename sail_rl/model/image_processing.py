@@ -62,19 +62,55 @@ def tile_image(
 
 
 def load_image(image, where: str = "image") -> Image.Image:
-    """A path or PIL image -> RGB PIL image, with a one-line error for a missing or corrupt file."""
+    """A path, PIL image or array -> 8-bit RGB PIL image (`to_rgb`), with a one-line error for a
+    missing or corrupt file. Every image sail-rl reads goes through here."""
     if isinstance(image, Image.Image):
-        return image.convert("RGB")
+        return to_rgb(image)
     if isinstance(image, np.ndarray):
-        return Image.fromarray(image).convert("RGB")
+        return to_rgb(Image.fromarray(image))
     try:
         with Image.open(image) as img:
             img.load()
-            return img.convert("RGB")
+            return to_rgb(img)
     except FileNotFoundError:
         raise DataError(f"{where}: image file not found: {image}; check the path or the image root") from None
     except Exception as exc:  # PIL raises many kinds for broken files
         raise DataError(f"{where}: cannot read image {image} ({type(exc).__name__}: {exc}); replace or drop it") from None
+
+
+_TRANSPARENT_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL mode -> 8-bit RGB without losing the picture (PIL's own `convert("RGB")` clips
+    16-bit values to 255 and turns transparent pixels black).
+
+    - transparency (RGBA, LA, PA, or P / L / RGB with a transparent colour) is composited on
+      white, as document and chart renderers show it;
+    - 16-bit grey (I;16*) is scaled by 255 / 65535; 32-bit integer grey (I) likewise when its
+      values exceed 255 (else it holds 8-bit values); float grey (F) is taken as [0, 1] when
+      its values fit there, else as [0, 255]; out-of-range values are clipped;
+    - 1, L, P, CMYK, YCbCr, ... convert as PIL converts them.
+
+    >>> to_rgb(Image.new("I;16", (1, 1), 65535)).getpixel((0, 0))
+    (255, 255, 255)
+    >>> to_rgb(Image.new("RGBA", (1, 1), (0, 0, 0, 0))).getpixel((0, 0))
+    (255, 255, 255)
+    """
+    if image.mode in _TRANSPARENT_MODES or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if image.mode.startswith("I") or image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)  # [H, W]
+        peak = float(values.max()) if values.size else 0.0
+        if image.mode.startswith("I;16") or (image.mode == "I" and peak > 255):
+            values = values * (255.0 / 65535.0)
+        elif image.mode == "F" and peak <= 1.0:
+            values = values * 255.0
+        grey = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")  # uint8 [H, W] -> L
+    return image.convert("RGB")
 
 
 class SailVLImageProcessor(BaseImageProcessor):
@@ -121,4 +157,4 @@ class SailVLImageProcessor(BaseImageProcessor):
         return self.preprocess(images, **kwargs)
 
 
-__all__ = ["SailVLImageProcessor", "tile_image", "best_grid", "load_image"]
+__all__ = ["SailVLImageProcessor", "tile_image", "best_grid", "load_image", "to_rgb"]

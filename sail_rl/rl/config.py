@@ -18,6 +18,8 @@ from typing import Literal
 from rewards.registry import RewardsConfig, RewardSpec
 from rollouts.types import RolloutConfig
 from sail_rl.algorithms import AlgorithmConfig
+from sail_rl.algorithms.registry import is_group_relative
+from sail_rl.config import check_bounds
 from sail_rl.data.mathvista import DataConfig
 from sail_rl.errors import ConfigError
 from sail_rl.model.builder import ModelConfig
@@ -37,6 +39,12 @@ class ResourcesConfig:
     reward_workers: int = 1
     reward_cpus: float = 0.0  # reward actors mostly wait on judges: no reserved CPU by default
     address: str | None = None  # Ray cluster address; None: $RAY_ADDRESS or a local Ray
+
+    def validate(self) -> None:
+        check_bounds(self, "resources", {
+            "num_trainer_workers": ">= 1", "reward_workers": ">= 1", "trainer_cpus": ">= 0", "trainer_gpus": ">= 0",
+            "rollout_cpus": ">= 0", "rollout_gpus": ">= 0", "reward_cpus": ">= 0",
+        })
 
 
 @dataclass
@@ -61,9 +69,13 @@ class RunConfig:
     def validate(self) -> None:
         unknown = [x for x in self.loggers if x not in ("jsonl", "tensorboard", "wandb")]
         if unknown:
-            raise ConfigError(f"run.loggers: unknown logger(s) {unknown}; use jsonl, tensorboard, wandb")
-        if self.prompts_per_step < 1 or self.total_steps < 1:
-            raise ConfigError("run.prompts_per_step and run.total_steps must be >= 1")
+            raise ConfigError(f"run.loggers: unknown logger(s) {unknown}; use jsonl, tensorboard, wandb", key="loggers")
+        check_bounds(self, "run", {
+            "total_steps": ">= 1", "prompts_per_step": ">= 1", "max_refill_rounds": ">= 0",
+            "eval_every_steps": (">= 0", "0: only before and after training"), "eval_max_samples": ">= 0",
+            "eval_samples_per_prompt": (">= 0", "0: greedy only"), "save_every_steps": (">= 0", "0: only at the end"),
+            "keep_last_checkpoints": (">= 0", "0 keeps all"),
+        })
 
 
 @dataclass
@@ -85,19 +97,33 @@ class RunRecipe:
     def validate(self) -> None:
         self.rewards_config().validate()
         if self.model.gradient_checkpointing:
-            raise ConfigError("model.gradient_checkpointing is the SFT switch; in an RL recipe set trainer.gradient_checkpointing: true")
+            raise ConfigError("model.gradient_checkpointing is the SFT switch; in an RL recipe set trainer.gradient_checkpointing: true",
+                              key="model.gradient_checkpointing")
         if not self.data.train_files:
-            raise ConfigError("data.train_files is empty; point it at MathVista-format jsonl (sail-rl data synth makes some)")
+            raise ConfigError("data.train_files is empty; point it at MathVista-format jsonl (sail-rl data synth makes some)",
+                              key="data.train_files")
         if abs(self.trainer.temperature - self.rollout.temperature) > 1e-9 and self.rollout.temperature > 0:
             raise ConfigError(
                 f"trainer.temperature ({self.trainer.temperature}) differs from rollout.temperature "
-                f"({self.rollout.temperature}); the trainer's log-probs must use the sampling temperature"
+                f"({self.rollout.temperature}); the trainer's log-probs must use the sampling temperature",
+                key="trainer.temperature",
+            )
+        if is_group_relative(self.algorithm.advantage_estimator) and self.rollout.rollouts_per_prompt < 2:
+            raise ConfigError(
+                f"algorithm.advantage_estimator {self.algorithm.advantage_estimator} compares the rollouts of a prompt, "
+                "so with rollout.rollouts_per_prompt 1 every advantage is 0 and nothing trains; set "
+                "rollout.rollouts_per_prompt >= 2 or use reinforce_pp / gae", key="rollout.rollouts_per_prompt",
+            )
+        if is_group_relative(self.algorithm.advantage_estimator) and self.rollout.temperature == 0:
+            raise ConfigError(
+                f"rollout.temperature 0 (greedy) gives the rollouts of a prompt the same response, so "
+                f"{self.algorithm.advantage_estimator}'s advantages are all 0 and nothing trains; sample, e.g. temperature 1.0",
+                key="rollout.temperature",
             )
         groups = self.run.prompts_per_step * self.rollout.rollouts_per_prompt
         if self.trainer.mini_batch_size > groups:
             raise ConfigError(
                 f"trainer.mini_batch_size ({self.trainer.mini_batch_size}) exceeds the rollouts per step "
-                f"({self.run.prompts_per_step} x {self.rollout.rollouts_per_prompt} = {groups}); lower it"
+                f"({self.run.prompts_per_step} x {self.rollout.rollouts_per_prompt} = {groups}); lower it",
+                key="trainer.mini_batch_size",
             )
-        if self.algorithm.advantage_estimator in ("grpo", "dr_grpo", "rloo") and self.rollout.rollouts_per_prompt < 2:
-            raise ConfigError(f"{self.algorithm.advantage_estimator} needs rollout.rollouts_per_prompt >= 2 (a group)")

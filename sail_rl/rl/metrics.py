@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import statistics
 from pathlib import Path
 from typing import Any
+
+from sail_rl.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -39,6 +44,7 @@ class MetricsLogger:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.run_dir / "metrics.jsonl"
+        self._warned_zero_grad = False
         self._truncate(truncate_after_step)
         self.tb = self.wandb = self.bar = None
         if "tensorboard" in loggers:
@@ -65,8 +71,8 @@ class MetricsLogger:
         if after_step <= 0:
             self.path.unlink()
             return
-        kept = [line for line in self.path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= after_step]
-        self.path.write_text("".join(line + "\n" for line in kept))
+        kept = [record for record in _read_records(self.path) if record.get("step", 0) <= after_step]
+        self.path.write_text("".join(json.dumps(record) + "\n" for record in kept))
 
     def log(self, step: int, metrics: dict[str, Any], prompts: list[int] | None = None) -> None:
         if not metrics and prompts is None:
@@ -76,6 +82,13 @@ class MetricsLogger:
             record["prompts"] = prompts
         with self.path.open("a") as fh:
             fh.write(json.dumps(record) + "\n")
+        if record.get("actor/zero_grad_norm_steps", 0) > 0 and not self._warned_zero_grad:
+            self._warned_zero_grad = True  # once a run: the count stays in the metrics
+            log.warning(
+                "step %d: %d optimizer step(s) had a gradient norm of exactly 0 (no learning signal: all "
+                "advantages 0, or no trainable weight reached by the loss); counted as actor/zero_grad_norm_steps",
+                step, int(record["actor/zero_grad_norm_steps"]),
+            )
         for key, value in record.items():
             if key in ("step", "prompts"):
                 continue
@@ -102,4 +115,19 @@ class MetricsLogger:
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
     path = Path(run_dir) / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return _read_records(path) if path.exists() else []
+
+
+def _read_records(path: Path) -> list[dict]:
+    """The records of a metrics.jsonl. A torn last line (a crash mid-write) is dropped with a
+    warning; a broken line before it is a DataError (the file was edited or damaged)."""
+    lines = [(n, line) for n, line in enumerate(path.read_text().splitlines(), start=1) if line.strip()]
+    records = []
+    for position, (number, line) in enumerate(lines):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if position < len(lines) - 1:
+                raise DataError(f"{path}:{number} is not a JSON record; repair or delete that line") from None
+            log.warning("%s:%d: dropped a torn last line (the run stopped mid-write): %.60r", path, number, line)
+    return records

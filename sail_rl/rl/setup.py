@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sail_rl.errors import SailRLError
+from sail_rl.errors import ConfigError
 from sail_rl.rl.config import RunRecipe
 
 
@@ -49,7 +49,7 @@ def ray_components(recipe: RunRecipe, base_dir: str | None) -> Components:
 
 def check_model(path: str) -> None:
     if not (Path(path) / "config.json").is_file():
-        raise SailRLError(
-            f"model.path {path} has no checkpoint; make one with `sail-rl sft recipes/thinking_fusion_sft.yaml` "
+        raise ConfigError(
+            f"model.path {path} has no checkpoint (no config.json); make one with `sail-rl sft recipes/thinking_fusion_sft.yaml` "
             f"or `sail-rl init-model --preset tiny --out {path}`"
         )

@@ -103,7 +103,7 @@ def tokenize_example(example: SFTExample, processor, assistant_turns: str = "all
 
 
 def _images(example: SFTExample, processor, pixel_cache: dict | None, max_tiles: int | None = None) -> tuple[list[int], torch.Tensor]:
-    from PIL import Image
+    from sail_rl.model.image_processing import load_image
 
     size = processor.image_processor.image_size
     if not example.images:
@@ -111,15 +111,7 @@ def _images(example: SFTExample, processor, pixel_cache: dict | None, max_tiles:
     key = tuple(str(i) for i in example.images) if all(isinstance(i, str) for i in example.images) else None
     if pixel_cache is not None and key is not None and key in pixel_cache:
         return pixel_cache[key]
-    images = []
-    for img in example.images:
-        if isinstance(img, str):
-            try:
-                with Image.open(img) as f:
-                    img = f.convert("RGB")
-            except OSError as exc:
-                raise DataError(f"example {example.uid}: cannot read image {img} ({exc}); fix or drop the record") from None
-        images.append(img)
+    images = [load_image(img, f"example {example.uid}") for img in example.images]
     feat = processor.image_processor(images, max_tiles=max_tiles)
     out = (list(feat["num_tiles"]), feat["pixel_values"])
     if pixel_cache is not None and key is not None:

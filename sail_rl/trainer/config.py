@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from sail_rl.config import check_bounds
 from sail_rl.errors import ConfigError
 
 
@@ -17,6 +18,14 @@ class LoraConfig:
     alpha: int = 32
     dropout: float = 0.0
     target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+
+    def validate(self) -> None:
+        check_bounds(self, "trainer.lora", {"rank": ">= 1", "alpha": "> 0", "dropout": "[0, 1)"})
+        if self.enabled and not self.target_modules:
+            raise ConfigError(
+                "trainer.lora.target_modules is empty: LoRA would train no parameters; name the LLM's linear "
+                "layers (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)", key="target_modules"
+            )
 
 
 @dataclass
@@ -47,17 +56,23 @@ class TrainerConfig:
     seed: int = 0
 
     def validate(self) -> None:
+        # every bound that would make the update a no-op (0 epochs, empty micro-batches, clipping
+        # to a zero norm) or a crash (a zero learning rate, a negative thread count) is refused here
+        check_bounds(self, "trainer", {
+            "learning_rate": "> 0", "critic_learning_rate": "> 0", "weight_decay": ">= 0", "adam_betas": "[0, 1)",
+            "warmup_steps": ">= 0", "max_grad_norm": ("> 0", "it is the gradient clipping norm, e.g. 1.0"),
+            "ppo_epochs": ">= 1", "mini_batch_size": ">= 1", "micro_batch_size": ">= 1",
+            "temperature": "> 0", "torch_threads": ">= 1",
+        })
         if self.micro_batch_size > self.mini_batch_size:
             raise ConfigError(
                 f"trainer.micro_batch_size ({self.micro_batch_size}) exceeds trainer.mini_batch_size "
-                f"({self.mini_batch_size}); lower micro_batch_size"
+                f"({self.mini_batch_size}); lower micro_batch_size", key="micro_batch_size"
             )
-        if self.learning_rate <= 0:
-            raise ConfigError(f"trainer.learning_rate must be > 0, got {self.learning_rate}")
         if self.strategy == "fsdp2" and self.lora.enabled:
             raise ConfigError(
                 "trainer.strategy fsdp2 with trainer.lora.enabled is not supported (merging adapters into "
-                "sharded weights); use trainer.strategy: ddp for LoRA runs"
+                "sharded weights); use trainer.strategy: ddp for LoRA runs", key="strategy"
             )
         if len(self.adam_betas) != 2:
-            raise ConfigError("trainer.adam_betas must be two numbers, e.g. [0.9, 0.999]")
+            raise ConfigError("trainer.adam_betas must be two numbers, e.g. [0.9, 0.999]", key="adam_betas")

@@ -77,6 +77,10 @@ class PolicyTrainer:
                 if module is not None:
                     parallel.shard_fsdp2(module, world_size, self.device.type)
         params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:  # an update would be a no-op
+            from sail_rl.errors import ConfigError
+
+            raise ConfigError("the policy has no trainable parameters (check trainer.freeze_* and trainer.lora.target_modules)")
         self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=tuple(cfg.adam_betas), weight_decay=cfg.weight_decay,
                                            fused=self.device.type == "cuda")
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -175,16 +179,18 @@ class PolicyTrainer:
         start = time.perf_counter()
         generator = torch.Generator().manual_seed(self.cfg.seed * 100_003 + self.global_step)
         sums: dict[str, float] = {}
-        count = 0
+        count = zero_grad_steps = 0
         for _ in range(self.cfg.ppo_epochs):
             for mini_rows in split_rows(len(batch), self.cfg.mini_batch_size, generator, shuffle=True):
                 metrics = self._mini_batch_step(batch, mini_rows)
                 for k, v in metrics.items():
                     sums[k] = sums.get(k, 0.0) + v
                 count += 1
+                zero_grad_steps += metrics["grad_norm"] == 0.0  # no gradient signal in this mini-batch
         self.scheduler.step()
         self.global_step += 1
         result = {f"actor/{k}": v / max(count, 1) for k, v in sums.items()}
+        result["actor/zero_grad_norm_steps"] = float(zero_grad_steps)  # a count, not a mean
         result["actor/lr"] = self.scheduler.get_last_lr()[0]
         result["time/update_s"] = time.perf_counter() - start
         return result
@@ -328,7 +334,12 @@ def _wrap_lora(model, cfg: TrainerConfig):
         lora_dropout=cfg.lora.dropout,
         target_modules=rf".*language_model.*\.({names})",
     )
-    return get_peft_model(model, peft_cfg)
+    try:
+        return get_peft_model(model, peft_cfg)
+    except ValueError as exc:  # no module matched: the adapter would train nothing
+        from sail_rl.errors import ConfigError
+
+        raise ConfigError(f"trainer.lora.target_modules {cfg.lora.target_modules} match no layer of the LLM ({exc})") from None
 
 
 def _clean_peft_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

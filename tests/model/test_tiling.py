@@ -48,3 +48,57 @@ def test_bad_images_give_one_line_errors(tmp_path):
     bad.write_bytes(b"not a png at all")
     with pytest.raises(DataError, match="cannot read image .*bad.png"):
         load_image(bad)
+
+
+def _p_with_transparent_black() -> Image.Image:
+    image = Image.new("P", (2, 1))
+    image.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)  # index 0 black, 1 red
+    image.putpixel((1, 0), 1)
+    image.info["transparency"] = 0
+    return image
+
+
+def _from(mode: str, values) -> Image.Image:
+    image = Image.new(mode, (len(values), 1))
+    image.putdata(values)
+    return image
+
+
+@pytest.mark.parametrize(
+    "name, image, expected",
+    [
+        ("1", _from("1", [0, 1]), [0, 255]),
+        ("L", _from("L", [0, 100]), [0, 100]),
+        ("LA: transparent black is white, opaque grey stays", Image.frombytes("LA", (2, 1), bytes([0, 0, 50, 255])), [255, 50]),
+        ("P with a transparent colour", _p_with_transparent_black(), [(255, 255, 255), (255, 0, 0)]),
+        ("I;16 full range is scaled", _from("I;16", [0, 32768, 65535]), [0, 128, 255]),
+        ("I with 16-bit values is scaled", _from("I", [0, 1000, 65535]), [0, 4, 255]),
+        ("I with 8-bit values is kept", _from("I", [0, 100, 255]), [0, 100, 255]),
+        ("F in [0, 1]", _from("F", [0.0, 0.5, 1.0]), [0, 128, 255]),
+        ("CMYK", Image.frombytes("CMYK", (2, 1), bytes([0, 0, 0, 0, 255, 0, 0, 0])), [(255, 255, 255), (0, 255, 255)]),
+        ("RGBA: half transparent black is mid grey", Image.frombytes("RGBA", (3, 1), bytes([0, 0, 0, 255, 0, 0, 0, 0, 0, 0, 0, 128])), [0, 255, 127]),
+    ],
+)
+def test_every_mode_becomes_faithful_rgb(name, image, expected):
+    rgb = load_image(image)
+    assert rgb.mode == "RGB"
+    pixels = [rgb.getpixel((x, 0)) for x in range(rgb.width)]
+    assert pixels == [e if isinstance(e, tuple) else (e, e, e) for e in expected], name
+
+
+def test_sixteen_bit_png_and_transparent_png_files_keep_their_picture(tmp_path):
+    import numpy as np
+
+    from sail_rl.data import MathVistaSample, build_prompt
+
+    gradient = np.tile(np.linspace(0, 65535, 256).astype(np.uint16), (4, 1))  # [4, 256] full 16-bit range
+    Image.fromarray(gradient).save(tmp_path / "g16.png")
+    grey = np.asarray(load_image(tmp_path / "g16.png"))[..., 0]
+    assert grey[0, 0] == 0 and grey[0, -1] == 255 and abs(grey.mean() - 127.5) < 1  # clipping made it 99% white
+    figure = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
+    figure.paste((0, 0, 0, 255), (2, 2, 6, 6))  # a black square on a transparent page
+    figure.save(tmp_path / "fig.png")
+    sample = MathVistaSample(pid="1", question="q", image=str(tmp_path / "fig.png"), answer="1",
+                             question_type="free_form", answer_type="integer")
+    _, [image] = build_prompt(sample, mode="direct")  # the RL / eval prompt path reads images the same way
+    assert image.getpixel((0, 0)) == (255, 255, 255) and image.getpixel((3, 3)) == (0, 0, 0)

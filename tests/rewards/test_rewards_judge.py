@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -146,3 +147,43 @@ def test_endpoint_down_is_one_clear_error_or_zero_with_on_error_zero():
     result = zeroing.score(batch)
     assert result.totals == [0.0, 0.0]
     assert result.metrics["reward/llm_verifier/errors"] == 2.0
+
+
+@pytest.mark.parametrize(
+    "reply, labels",
+    [
+        ("Verdict: no, the values differ.\nVERDICT: YES", ("VERDICT",)),
+        ("My **verdict**: No.\nVERDICT: YES", ("VERDICT",)),
+        ("I first thought verdict - no, then\nVERDICT: YES", ("VERDICT",)),
+        ("**VERDICT: NO**\n\nVERDICT: YES", ("VERDICT",)),
+        ("Coherence: no, step 2 is wrong.\nCOHERENCE: YES\nGROUNDING: YES\nCONSISTENCY: YES", ("COHERENCE", "GROUNDING", "CONSISTENCY")),
+        ("- *grounding*: no\nCOHERENCE: YES\nGROUNDING: YES\nCONSISTENCY: YES", ("COHERENCE", "GROUNDING", "CONSISTENCY")),
+    ],
+)
+def test_a_self_contradicting_reply_is_a_parse_failure(reply, labels):
+    assert parse_verdict(reply, labels) is None
+
+
+def test_agreeing_mentions_in_any_case_still_parse():
+    assert parse_verdict("verdict: yes, they agree.\nVERDICT: YES") == {"VERDICT": True}
+    assert parse_verdict("The verdict is not obvious at first.\nVERDICT: NO") == {"VERDICT": False}
+
+
+def test_a_garbage_reply_is_never_cached(tmp_path):
+    cache_path = tmp_path / "judge_cache.jsonl"
+    replies = iter(["Verdict: no.\nVERDICT: YES", "no idea", "They match.\nVERDICT: YES"])
+    with ScriptedJudge(lambda p, h: (200, next(replies), 0.0)) as server:
+        client = JudgeClient(JudgeConfig(base_url=server.base_url, cache_path=str(cache_path), **FAST))
+        assert client.judge(["p"]) == [None]  # conflicting
+        assert client.judge(["p"]) == [None]  # garbage: asked again, not served from memory
+        assert client.judge(["p"]) == [{"VERDICT": True}]
+        assert client.judge(["p"]) == [{"VERDICT": True}]  # now cached
+        assert server.hits == 3 and client.stats["parse_failures"] == 2
+    rows = cache_path.read_text().splitlines()
+    assert len(rows) == 1 and "They match" in rows[0]
+    with open(cache_path, "a") as handle:  # a garbage row from an older version is ignored, not served
+        handle.write(json.dumps({"key": json.dumps(["judge", "q", []]), "reply": "no idea"}) + "\n")
+    with ScriptedJudge(lambda p, h: (200, "VERDICT: NO", 0.0)) as server:
+        reloaded = JudgeClient(JudgeConfig(base_url=server.base_url, cache_path=str(cache_path), **FAST))
+        assert reloaded.judge(["p", "q"]) == [{"VERDICT": True}, {"VERDICT": False}]
+        assert server.hits == 1

@@ -213,3 +213,29 @@ def test_on_policy_update_skips_the_old_log_prob_pass_and_takes_the_same_step(ti
         assert abs(m_skip[key] - m_old[key]) < 1e-5, key
     assert not on_policy_update(cfg, AlgorithmConfig(kl_coef=0.1), 16)  # a KL reward penalty needs them first
     assert not on_policy_update(_cfg(mini_batch_size=8), algo, 16) and not on_policy_update(_cfg(ppo_epochs=2), algo, 16)
+
+
+def test_zero_gradient_steps_are_counted_and_warned_once(tiny_dir, tmp_path, caplog):
+    from sail_rl.rl.metrics import MetricsLogger
+
+    algo = AlgorithmConfig()
+    trainer = PolicyTrainer(str(tiny_dir), _cfg(mini_batch_size=8, ppo_epochs=2), algo)
+    batch = _prepare(trainer, fake_batch(tiny_dir), algo)  # 16 rows: 2 epochs x 2 mini-batches
+    batch.advantages = torch.zeros_like(batch.advantages)  # no learning signal
+    metrics = trainer.update(batch)
+    assert metrics["actor/grad_norm"] == 0.0 and metrics["actor/zero_grad_norm_steps"] == 4.0
+    signal = _prepare(trainer, fake_batch(tiny_dir, seed=1), algo)
+    assert trainer.update(signal)["actor/zero_grad_norm_steps"] == 0.0
+    logger = MetricsLogger(tmp_path, ["jsonl"], progress_bar=False)
+    with caplog.at_level("WARNING", logger="sail_rl.rl.metrics"):
+        logger.log(1, metrics)
+        logger.log(2, metrics)
+    warnings = [r for r in caplog.records if "gradient norm of exactly 0" in r.getMessage()]
+    assert len(warnings) == 1 and "step 1: 4 optimizer step(s)" in warnings[0].getMessage()
+
+
+def test_lora_targets_that_match_nothing_are_a_config_error(tiny_dir):
+    from sail_rl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"trainer.lora.target_modules \['qproj'\] match no layer"):
+        PolicyTrainer(str(tiny_dir), _cfg(lora=LoraConfig(enabled=True, target_modules=["qproj"])), AlgorithmConfig())
