@@ -13,12 +13,15 @@ with none of these is `trl`. A recipe `style:` that contradicts the module's mar
   also as `solution` and `ground_truth`, images as `images` and `image`); parameters the
   function does not take are not passed unless it has `**kwargs`.
 - `verl`: `compute_score(data_source, solution_str, ground_truth, extra_info=None)` per
-  sample, returning a number or a dict with `"score"` (its other keys are logged).
+  sample, returning a number or a dict with `"score"`. `data_source` is the dataset's
+  `data_source` column (None without one), `extra_info` a dict of the sample's columns.
 - `easyr1`: `compute_score(reward_inputs: list[dict]) -> list[dict]`; each input is
-  `{"response", "response_length", "ground_truth"}`, each output has `"overall"` (its other
-  keys are logged).
+  `{"response", "response_length", "ground_truth"}`, each output has `"overall"`.
 - `sailrl`: `fn(inputs: list[RewardInput], **kwargs) -> list[float | None | dict]`; a dict's
-  `"score"` (else the mean of its values) is the reward, its keys are logged.
+  `"score"` (else the mean of its numeric values) is the reward.
+
+A dict's other numeric keys are logged as components (`reward/<label>/<key>/mean`); its
+non-numeric keys (e.g. verl's `"pred"` text) are not metrics and are left out.
 
 Recipe `kwargs:` are passed as keyword arguments in every style. `None` means "not
 applicable to this sample" (TRL's meaning). A value must be a finite number (bools count
@@ -97,7 +100,8 @@ def _has_var_keyword(sig: inspect.Signature) -> bool:
 def check_signature(fn: Callable, style: str, kwargs: dict, label: str) -> None:
     """RewardContractError (one line: what, how to fix) when `fn` cannot be called in `style`."""
     sig = _signature(fn, label)
-    other = f"set style: ({', '.join(s for s in STYLES if s != style)}) on the reward if it is written for another toolkit"
+    other = (f"if it is written in another style ({', '.join(s for s in STYLES if s != style)}), say so: "
+             f"style: in the recipe, {STYLE_MARKER} in its module, or register_reward(name, style=...)")
     try:
         if style == "trl":
             named = [a for a in _TRL_ARGS if a in sig.parameters]
@@ -118,7 +122,7 @@ def check_signature(fn: Callable, style: str, kwargs: dict, label: str) -> None:
         given = f" with kwargs {sorted(kwargs)}" if kwargs else ""
         raise RewardContractError(
             f"reward '{label}' is style {style} ({shapes[style]}) but its signature {sig}{given} cannot take "
-            f"that call: {exc}; fix the signature or the recipe kwargs, or {other}"
+            f"that call: {exc}; fix the signature or the recipe kwargs; {other}"
         ) from None
 
 
@@ -292,8 +296,10 @@ def read_outputs(raw: list, style: str, label: str, inputs: list[RewardInput]) -
                 f"reward '{label}' returned a dict without '{score_key}' for {_where(inputs, i)} (keys: "
                 f"{', '.join(map(str, item)) or 'none'}); a {style}-style reward puts its reward under '{score_key}'"
             )
-        parts = {str(k): to_value(v, f"{label}/{k}", inputs, i) for k, v in item.items()}
         key = score_key or "score"
+        # logged parts: numbers (checked like the reward) and None; text such as verl's "pred" is not a metric
+        parts = {str(k): to_value(v, f"{label}/{k}", inputs, i) for k, v in item.items()
+                 if k == key or v is None or isinstance(v, numbers.Real)}
         for name, value in parts.items():
             if name != key:
                 out.parts.setdefault(name, [None] * len(raw))[i] = value

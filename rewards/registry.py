@@ -192,11 +192,11 @@ class RewardSpec:
         if not isinstance(self.kwargs, dict):
             raise ConfigError(f"reward '{self.label}': kwargs must be a mapping, got {self.kwargs!r}")
         try:
-            if self.path is not None:
-                self.path = absolute_reward_path(self.path)
             self.load()
         except RewardError as exc:
             raise ConfigError(str(exc)) from None
+        if self.path is not None:  # absolute once, so Ray actors (any working directory) find the file
+            self.path = absolute_reward_path(self.path)
 
     @property
     def resolved_role(self) -> str | None:
