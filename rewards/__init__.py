@@ -6,15 +6,15 @@
 """
 
 from rewards.answer_extraction import extract_answer
-from rewards.contract import RewardInput
+from rewards.contract import STYLES, RewardInput
 from rewards.grader import grade
 from rewards.pool import ScoringPool
 from rewards.registry import RewardsConfig, RewardSpec, get_reward, register_reward
-from rewards.scorer import RewardScorer, ScoreResult
+from rewards.scorer import RewardScorer, ScoreResult, reward_metrics
 
 import rewards.builtin  # noqa: E402,F401,I001  (registers the built-in rewards)
 
 __all__ = [
     "grade", "extract_answer", "RewardInput", "register_reward", "get_reward", "RewardSpec",
-    "RewardsConfig", "RewardScorer", "ScoreResult", "ScoringPool",
+    "RewardsConfig", "RewardScorer", "ScoreResult", "ScoringPool", "reward_metrics", "STYLES",
 ]

@@ -43,7 +43,7 @@ def _format_ok(response: str, mode: str) -> bool:
 
 
 @register_reward("format")
-def format_reward(inputs: list[RewardInput], mode: str = "think", **_: object) -> list[float]:
+def format_reward(inputs: list[RewardInput], mode: str = "think") -> list[float]:
     """1.0 when the response has the required layout, else 0.0.
 
     mode="think": one non-empty `<think>...</think>` at the start (optionally after a
@@ -64,7 +64,7 @@ def format_reward(inputs: list[RewardInput], mode: str = "think", **_: object) -
 
 
 @register_reward("accuracy")
-def accuracy_reward(inputs: list[RewardInput], timeout_s: float = 2.0, **_: object) -> list[float | None]:
+def accuracy_reward(inputs: list[RewardInput], timeout_s: float = 2.0) -> list[float | None]:
     """1.0 when the final answer grades equal to the ground truth; None without ground truth.
 
     >>> accuracy_reward([RewardInput("q", "<think>..</think> \\\\boxed{\\\\frac12}", "0.5"),
@@ -89,7 +89,7 @@ def _length_tokens(x: RewardInput) -> int:
 
 @register_reward("overlong")
 def overlong_reward(inputs: list[RewardInput], max_response_tokens: int = 4096,
-                    overlong_buffer_tokens: int = 1024, **_: object) -> list[float]:
+                    overlong_buffer_tokens: int = 1024) -> list[float]:
     """DAPO soft overlong punishment in [-1, 0].
 
     0 up to max_response_tokens - overlong_buffer_tokens, then linear down to -1 at
@@ -107,7 +107,7 @@ def overlong_reward(inputs: list[RewardInput], max_response_tokens: int = 4096,
 
 
 @register_reward("repetition")
-def repetition_reward(inputs: list[RewardInput], ngram_size: int = 3, **_: object) -> list[float]:
+def repetition_reward(inputs: list[RewardInput], ngram_size: int = 3) -> list[float]:
     """Minus the fraction of repeated word n-grams, in [-1, 0] (0 = no n-gram repeats).
 
     >>> repetition_reward([RewardInput("q", "a b c d e f"), RewardInput("q", "a b a b a b a b"),
@@ -148,7 +148,7 @@ def _label_decision(label: object) -> str | None:
 
 
 @register_reward("judging")
-def judging_reward(inputs: list[RewardInput], **_: object) -> list[float | None]:
+def judging_reward(inputs: list[RewardInput]) -> list[float | None]:
     """1.0 when the `<judge>` decision equals `extra["should_think"]`; None without a label.
 
     The label may be a bool, 0/1, or a think/direct word; a missing or unreadable `<judge>`

@@ -3,11 +3,14 @@
 A thread pool by default: rewards that wait on a judge endpoint or on the sympy sandbox
 release the GIL, and one scorer (with its judge cache) is shared. `kind="process"` runs
 CPU-heavy Python rewards in spawned processes, each with its own scorer built from the
-same config. No Ray here; `RewardActor` is the thin wrapper Ray places:
+same config. In every kind the scorer bounds each reward call by its `timeout_s` (see
+rewards/scorer.py), so a stuck reward never holds a pool worker. No Ray here;
+`RewardActor` is the thin wrapper Ray places, and `one_line_errors` turns a reward error
+raised inside an actor back into the one-line error it was:
 
     RemoteScorer = ray.remote(RewardActor)       # or RewardActor.as_remote(num_cpus=1)
     actor = RemoteScorer.remote(rewards_config)
-    result = ray.get(actor.score.remote(inputs))
+    result = one_line_errors(actor.score.remote(inputs).future()).result()
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import multiprocessing
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
-from sail_rl.errors import ConfigError
+from sail_rl.errors import ConfigError, SailRLError
 
 from rewards.contract import RewardInput
 from rewards.registry import RewardsConfig, RewardSpec
@@ -94,3 +97,29 @@ class RewardActor:
         import ray
 
         return ray.remote(**options)(RewardActor) if options else ray.remote(RewardActor)
+
+
+def one_line_errors(future: "Future[ScoreResult]") -> "Future[ScoreResult]":
+    """A future that raises the user-facing error (RewardError, ...) a Ray task raised, as itself.
+
+    Ray wraps an actor's exception in a RayTaskError whose message is the remote traceback;
+    the CLI prints a SailRLError as one line, so the cause is re-raised with the Ray error
+    chained (shown with --debug). Other errors pass through unchanged.
+    """
+    out: Future = Future()
+
+    def relay(done: Future) -> None:
+        exc = done.exception()
+        if exc is None:
+            out.set_result(done.result())
+            return
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, SailRLError):
+            plain = type(cause)(str(cause))
+            plain.__cause__ = exc
+            out.set_exception(plain)
+        else:
+            out.set_exception(exc)
+
+    future.add_done_callback(relay)
+    return out

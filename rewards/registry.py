@@ -1,12 +1,12 @@
 """Reward registry, `path/to/file.py:function` plug-ins, and the recipe config.
 
-A recipe names its rewards by registered name or by file path:
+A recipe names its rewards by registered name or by file path (relative to the working
+directory), with their weights and how they combine:
 
-    reward:
-      combine: weighted_sum
-      rewards:
-        - {name: accuracy, weight: 0.8}
-        - {path: my_rewards.py:score, weight: 0.2, kwargs: {scale: 2}}
+    rewards:
+      - {name: accuracy, weight: 0.8}
+      - {path: my_rewards.py:score, weight: 0.2, style: trl, kwargs: {scale: 2}, timeout_s: 30}
+    reward_combine: weighted_sum
 
     >>> from sail_rl.config import from_dict
     >>> cfg = from_dict(RewardsConfig, {"rewards": [{"name": "accuracy", "weight": 0.9},
@@ -20,6 +20,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import importlib.util
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,27 +28,33 @@ from typing import Callable, Literal, Optional
 
 from sail_rl.errors import ConfigError, RewardError
 
-from rewards.contract import reward_style
+from rewards.contract import STYLE_MARKER, STYLES, check_signature
 
-_REGISTRY: dict[str, Callable] = {}
+_REGISTRY: dict[str, tuple[Callable, str]] = {}  # name -> (function, calling style)
 ROLES = ("answer", "think", "judge", "format")
 # Roles of the built-in rewards in the SAIL-RL product; a spec's `role` overrides these.
 DEFAULT_ROLES = {"accuracy": "answer", "llm_verifier": "answer", "think_quality": "think",
                  "judging": "judge", "format": "format"}
+DEFAULT_TIMEOUT_S = 120.0
 
 
-def register_reward(name: str) -> Callable[[Callable], Callable]:
-    """Decorator: make `fn` available to recipes as `{name: <name>}`. Duplicates are errors."""
+def register_reward(name: str, style: str = "sailrl") -> Callable[[Callable], Callable]:
+    """Decorator: make `fn` available to recipes as `{name: <name>}`, called in `style`.
+
+    Duplicate names are errors, and so is a signature that cannot take `style`'s call.
+    """
+    if style not in STYLES:
+        raise RewardError(f"register_reward('{name}'): unknown style {style!r}; use one of {', '.join(STYLES)}")
 
     def decorator(fn: Callable) -> Callable:
-        if name in _REGISTRY and _REGISTRY[name] is not fn:
-            old = _REGISTRY[name]
+        if name in _REGISTRY and _REGISTRY[name][0] is not fn:
+            old = _REGISTRY[name][0]
             raise RewardError(
                 f"reward '{name}' is already registered (by {old.__module__}.{old.__qualname__}); "
                 f"pick another name; registered: {', '.join(sorted(_REGISTRY))}"
             )
-        reward_style(fn, name)  # reject a wrong signature at definition time
-        _REGISTRY[name] = fn
+        check_signature(fn, style, {}, name)  # reject a wrong signature at definition time
+        _REGISTRY[name] = (fn, style)
         return fn
 
     return decorator
@@ -58,8 +65,7 @@ def registered_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_reward(name: str) -> Callable:
-    """The reward registered as `name`; RewardError with the nearest and all valid names."""
+def _registered(name: str) -> tuple[Callable, str]:
     _load_builtins()
     if name not in _REGISTRY:
         hint = difflib.get_close_matches(name, list(_REGISTRY), n=1, cutoff=0.5)
@@ -71,22 +77,35 @@ def get_reward(name: str) -> Callable:
     return _REGISTRY[name]
 
 
+def get_reward(name: str) -> Callable:
+    """The reward registered as `name`; RewardError with the nearest and all valid names."""
+    return _registered(name)[0]
+
+
 def _load_builtins() -> None:
     import rewards.builtin  # noqa: F401  (registers the built-in rewards)
 
 
-def load_reward_path(ref: str, base_dir: str | Path | None = None) -> Callable:
-    """Load `path/to/file.py:function` (relative paths from `base_dir`, else the cwd)."""
+def absolute_reward_path(ref: str) -> str:
+    """`file.py:function` with the file made absolute; a relative file starts at the working directory."""
     if ":" not in ref:
         raise RewardError(f"reward path '{ref}' has no function; write it as path/to/file.py:function_name")
     file_part, fn_name = ref.rsplit(":", 1)
-    path = Path(file_part).expanduser()
-    if not path.is_absolute() and base_dir is not None:
-        path = Path(base_dir) / path
+    return f"{Path(file_part).expanduser().absolute()}:{fn_name}"
+
+
+def load_reward_path(ref: str) -> tuple[Callable, str | None]:
+    """Load `path/to/file.py:function` (a relative path starts at the working directory).
+
+    Returns the function and its module's `REWARD_STYLE` marker (None without one).
+    """
+    ref_abs = absolute_reward_path(ref)
+    file_part, fn_name = ref_abs.rsplit(":", 1)
+    path = Path(file_part)
     if not path.is_file():
         raise RewardError(
-            f"reward '{ref}': file not found: {path.resolve()}; fix the path (relative paths start "
-            "at the directory you run from)"
+            f"reward '{ref}': file not found: {path}; fix the path (a relative path starts at the directory "
+            "you run sail-rl from)"
         )
     digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
     module_name = f"sail_rl_user_reward_{path.stem}_{digest}"
@@ -97,9 +116,13 @@ def load_reward_path(ref: str, base_dir: str | Path | None = None) -> Callable:
         sys.modules[module_name] = module  # picklable functions, for process pools
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:
+        except BaseException as exc:  # SyntaxError, ImportError, SystemExit from a script...
             del sys.modules[module_name]
-            raise RewardError(f"reward '{ref}': importing {path} failed: {type(exc).__name__}: {exc}") from exc
+            where = f" line {exc.lineno}" if isinstance(exc, SyntaxError) and exc.lineno else ""
+            reason = exc.msg if isinstance(exc, SyntaxError) else exc
+            raise RewardError(
+                f"reward '{ref}': importing {path}{where} failed: {type(exc).__name__}: {reason}; fix the file"
+            ) from exc
     if not hasattr(module, fn_name):
         defined = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
         raise RewardError(
@@ -109,23 +132,39 @@ def load_reward_path(ref: str, base_dir: str | Path | None = None) -> Callable:
     fn = getattr(module, fn_name)
     if not callable(fn):
         raise RewardError(f"reward '{ref}': '{fn_name}' is a {type(fn).__name__}, not a function; point at a function")
-    reward_style(fn, ref)
-    return fn
+    marker = getattr(module, STYLE_MARKER, None)
+    if marker is not None and marker not in STYLES:
+        raise RewardError(f"reward '{ref}': {path.name} sets {STYLE_MARKER} = {marker!r}; use one of {', '.join(STYLES)}")
+    return fn, marker
+
+
+@dataclass
+class LoadedReward:
+    """A reward ready to call: the function and its calling style."""
+
+    fn: Callable
+    style: str
 
 
 @dataclass
 class RewardSpec:
     """One reward in a recipe: a registered `name` or a `path: file.py:function` (exactly one).
 
-    `label` names it in metrics (default: the name, or the function name); `role` places it in
-    the SAIL-RL product (answer/think/judge/format; built-ins have default roles); `on_error`
-    "zero" scores a sample whose reward raised as 0.0 (counted) instead of stopping the run.
+    `style` says how the function is called (trl | verl | easyr1 | sailrl, see
+    rewards/contract.py; default: the module's `REWARD_STYLE`, else trl for a path, the
+    registered style for a name). `label` names it in metrics (default: the name, or the
+    function name); `role` places it in the SAIL-RL product (answer/think/judge/format;
+    built-ins have default roles). `timeout_s` bounds one call on one batch (a prompt's
+    rollouts). `on_error` "zero" scores a sample whose reward raised or ran out of time as
+    0.0 (counted) instead of stopping the run.
     """
 
     name: Optional[str] = None
     path: Optional[str] = None
     weight: float = 1.0
     kwargs: dict = field(default_factory=dict)
+    style: Optional[Literal["trl", "verl", "easyr1", "sailrl"]] = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
     on_error: Literal["raise", "zero"] = "raise"
     role: Optional[Literal["answer", "think", "judge", "format"]] = None
     label: Optional[str] = None
@@ -138,27 +177,50 @@ class RewardSpec:
                 self.label = self.path.rsplit(":", 1)[-1]
 
     def validate(self) -> None:
+        """Check the settings, make a relative `path` absolute (from the working directory), and
+        load the function and check its signature against its style: every plug-in mistake is a
+        ConfigError here, at recipe load."""
         if (self.name is None) == (self.path is None):
             raise ConfigError(
                 "a reward needs exactly one of 'name' (registered reward) or 'path' (file.py:function), "
                 f"got name={self.name!r}, path={self.path!r}"
             )
-        if not self.weight >= 0:
-            raise ConfigError(f"reward '{self.label}': weight must be >= 0, got {self.weight}")
-        if self.name is not None:
-            try:
-                get_reward(self.name)
-            except RewardError as exc:
-                raise ConfigError(str(exc)) from None
-        if self.path is not None and ":" not in self.path:
-            raise ConfigError(f"reward path '{self.path}' has no function; write it as path/to/file.py:function_name")
+        if not (math.isfinite(self.weight) and self.weight >= 0):
+            raise ConfigError(f"reward '{self.label}': weight must be a finite number >= 0, got {self.weight}")
+        if not (math.isfinite(self.timeout_s) and self.timeout_s > 0):
+            raise ConfigError(f"reward '{self.label}': timeout_s must be a positive number of seconds, got {self.timeout_s}")
+        if not isinstance(self.kwargs, dict):
+            raise ConfigError(f"reward '{self.label}': kwargs must be a mapping, got {self.kwargs!r}")
+        try:
+            self.load()
+        except RewardError as exc:
+            raise ConfigError(str(exc)) from None
+        if self.path is not None:  # absolute once, so Ray actors (any working directory) find the file
+            self.path = absolute_reward_path(self.path)
 
     @property
     def resolved_role(self) -> str | None:
         return self.role or DEFAULT_ROLES.get(self.name or "")
 
-    def load(self, base_dir: str | Path | None = None) -> Callable:
-        return get_reward(self.name) if self.name else load_reward_path(self.path, base_dir)
+    def load(self) -> LoadedReward:
+        """The function and its style; RewardError when it cannot be loaded or called in that style."""
+        if self.name is not None:
+            fn, style = _registered(self.name)
+            if self.style is not None and self.style != style:
+                raise RewardError(
+                    f"reward '{self.label}': '{self.name}' is registered with style {style}, the recipe says "
+                    f"style: {self.style}; drop style: from the recipe"
+                )
+        else:
+            fn, marker = load_reward_path(self.path)
+            if self.style is not None and marker is not None and self.style != marker:
+                raise RewardError(
+                    f"reward '{self.label}': the recipe says style: {self.style} but {self.path.rsplit(':', 1)[0]} "
+                    f"sets {STYLE_MARKER} = {marker!r}; keep one of them"
+                )
+            style = self.style or marker or "trl"
+        check_signature(fn, style, self.kwargs, self.label)
+        return LoadedReward(fn, style)
 
 
 def _default_rewards() -> list[RewardSpec]:
@@ -169,21 +231,23 @@ def _default_rewards() -> list[RewardSpec]:
 class RewardsConfig:
     """How rewards combine into one scalar per sample.
 
-    `weighted_sum`: sum(w_i * r_i) over the rewards that apply to the sample, divided by the
-    sum of those weights (a `None` reward drops out and the rest are renormalised); the
-    weights must sum to 1. `sail_rl_product`: alpha * (judge * think * answer)
-    + (1 - alpha) * format, roles from `role` or the built-in names; rewards with no role
-    are added on top with their weight (e.g. an overlong penalty).
+    `weighted_sum` (TRL's rule): sum(w_i * r_i) over the rewards that apply to the sample; a
+    `None` reward adds nothing and the others keep their weights. The weights must sum to 1.
+    `sail_rl_product`: alpha * (judge * think * answer) + (1 - alpha) * format, roles from
+    `role` or the built-in names (a `None` factor counts as 1, a `None` term drops out);
+    rewards with no role are added on top with their weight (e.g. an overlong penalty).
+    A sample on which no reward applies gets 0.0 and is counted in `reward/not_applicable`.
     """
 
     rewards: list[RewardSpec] = field(default_factory=_default_rewards)
     combine: Literal["weighted_sum", "sail_rl_product"] = "weighted_sum"
     alpha: float = 0.9
-    base_dir: Optional[str] = None  # where relative reward paths start (default: cwd)
 
     def validate(self) -> None:
         if not self.rewards:
             raise ConfigError("no rewards configured; add e.g. rewards: [{name: accuracy, weight: 1.0}]")
+        for spec in self.rewards:
+            spec.validate()
         labels = [s.label for s in self.rewards]
         dupes = sorted({x for x in labels if labels.count(x) > 1})
         if dupes:

@@ -5,148 +5,128 @@
     ...                        RewardInput("1+1?", "\\\\boxed{3}", "2")])
     >>> [round(t, 2) for t in result.totals], result.components["format"]
     ([1.0, 0.0], [1.0, 0.0])
+
+Each reward call runs in its own daemon thread and is given up after the reward's
+`timeout_s`: a reward that sleeps or loops cannot stall the run, whichever thread or process
+the scorer runs in (the abandoned thread is left to finish on its own). A timeout follows the
+reward's `on_error` policy and is counted in `reward/<label>/timeouts`.
+
+`reward_metrics(results)` owns the reward metrics of a step: computed once over every
+sample the step scored.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from sail_rl.errors import ConfigError, RewardError
+from sail_rl.errors import RewardError
 
-from rewards.contract import RewardContractError, RewardInput, call_reward, reward_style
-from rewards.registry import RewardsConfig, RewardSpec
+from rewards.contract import RewardContractError, RewardInput, call_reward, read_outputs
+from rewards.registry import LoadedReward, RewardsConfig, RewardSpec
 
 
 @dataclass
 class ScoreResult:
-    """Per-sample totals [batch], per-component values (label -> [batch], None = n/a), metrics."""
+    """Per-sample totals [batch], per-component values (label -> [batch], None = n/a), and
+    event counts (`<label>/errors`, `<label>/timeouts`: samples zeroed by on_error)."""
 
     totals: list[float]
     components: dict[str, list[float | None]]
-    metrics: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, float] = field(default_factory=dict)
+    not_applicable: int = 0  # samples on which no reward applied (total set to 0.0)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return reward_metrics([self])
+
+
+class RewardTimeout(RewardError):
+    """A reward call that ran past its spec's `timeout_s`."""
+
+
+def call_with_time_limit(fn: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    """`fn()` in a daemon thread; RewardTimeout after `timeout_s` (the thread is abandoned)."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name=f"reward-call {what}", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise RewardTimeout(f"{what} took longer than its timeout_s={timeout_s:g}")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 @dataclass
-class _Loaded:
+class _Reward:
     spec: RewardSpec
-    fn: Callable
-    style: str
-
-
-def _to_float(value: Any, label: str, index: int) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(float(value)):
-        raise RewardContractError(
-            f"reward '{label}' returned {type(value).__name__} {value!r:.60} for sample {index}; "
-            "return a float (or None for not applicable)"
-        )
-    return float(value)
+    loaded: LoadedReward
 
 
 class RewardScorer:
     """Scores batches of `RewardInput` with a list of `RewardSpec`s (a plain worker, no Ray)."""
 
-    def __init__(
-        self,
-        specs: list[RewardSpec] | RewardsConfig,
-        combine: str = "weighted_sum",
-        alpha: float = 0.9,
-        base_dir: str | None = None,
-    ) -> None:
-        config = specs if isinstance(specs, RewardsConfig) else RewardsConfig(list(specs), combine, alpha, base_dir)
-        for spec in config.rewards:
-            spec.validate()
-            if not isinstance(spec.kwargs, dict):
-                raise ConfigError(f"reward '{spec.label}': kwargs must be a mapping, got {spec.kwargs!r}")
-        config.validate()
+    def __init__(self, specs: list[RewardSpec] | RewardsConfig, combine: str = "weighted_sum", alpha: float = 0.9) -> None:
+        config = specs if isinstance(specs, RewardsConfig) else RewardsConfig(list(specs), combine, alpha)
+        config.validate()  # loads and checks every reward
         self.config = config
-        self._rewards = []
-        for spec in config.rewards:
-            fn = spec.load(config.base_dir)
-            self._rewards.append(_Loaded(spec, fn, reward_style(fn, spec.label)))
+        self._rewards = [_Reward(spec, spec.load()) for spec in config.rewards]
 
     # ------------------------------------------------------------ running one reward
 
-    def _call(self, item: _Loaded, inputs: list[RewardInput]) -> list:
-        label = item.spec.label
-        outputs = call_reward(item.fn, item.style, inputs, dict(item.spec.kwargs), label)
-        if not isinstance(outputs, (list, tuple)):
-            raise RewardContractError(
-                f"reward '{label}' returned {type(outputs).__name__}, expected a list of {len(inputs)} values"
-            )
-        if len(outputs) != len(inputs):
-            raise RewardContractError(f"reward '{label}' returned {len(outputs)} values for a batch of {len(inputs)}; return one per sample")
-        return list(outputs)
+    def _call(self, item: _Reward, inputs: list[RewardInput]) -> list:
+        spec, loaded = item.spec, item.loaded
+        what = f"reward '{spec.label}' on a batch of {len(inputs)}"
+        return call_with_time_limit(
+            lambda: call_reward(loaded.fn, loaded.style, inputs, dict(spec.kwargs), spec.label), spec.timeout_s, what)
 
-    def _run(self, item: _Loaded, inputs: list[RewardInput], errors: list[int]) -> list:
-        """Raw outputs [batch]; a failing batch is retried sample by sample to find the culprit."""
+    def _run(self, item: _Reward, inputs: list[RewardInput], counts: dict[str, float], index: int = 0) -> list:
+        """Raw outputs [batch]. A batch that raised is retried sample by sample to find the culprit
+        (`index`: the sample's place in the batch); a timeout or a failing sample follows
+        `on_error` (raise, or 0.0 counted)."""
+        spec = item.spec
         try:
             return self._call(item, inputs)
-        except RewardError as exc:
-            if item.spec.on_error == "raise" or isinstance(exc, RewardContractError):
-                raise
-            errors[0] += len(inputs)
-            return [0.0] * len(inputs)
-        except Exception:
-            if len(inputs) == 1:
-                raise
-        outputs = []
-        for i, sample in enumerate(inputs):
-            try:
-                outputs.append(self._call(item, [sample])[0])
-            except Exception as exc:
-                if item.spec.on_error == "raise":
-                    raise RewardError(
-                        f"reward '{item.spec.label}' raised on sample {i}: {type(exc).__name__}: {exc}; "
-                        "fix the reward or set on_error: zero"
-                    ) from exc
-                errors[0] += 1
-                outputs.append(0.0)
-        return outputs
-
-    def _component_values(self, item: _Loaded, inputs: list[RewardInput], metrics: dict) -> dict[str, list]:
-        """label -> [batch] values; a dict-returning reward also gives label/key entries."""
-        label = item.spec.label
-        errors = [0]
-        try:
-            raw = self._run(item, inputs, errors)
-        except RewardError:
+        except RewardContractError:
             raise
-        except Exception as exc:  # a one-sample batch that raised
-            if item.spec.on_error == "raise":
-                raise RewardError(
-                    f"reward '{label}' raised on sample 0: {type(exc).__name__}: {exc}; fix the reward or set on_error: zero"
-                ) from exc
-            errors[0] += len(inputs)
-            raw = [0.0] * len(inputs)
-        scores: list[float | None] = []
-        parts_by_key: dict[str, list] = {}
-        for i, out in enumerate(raw):
-            if not isinstance(out, dict):
-                scores.append(_to_float(out, label, i))
-                continue
-            parts = {k: _to_float(v, f"{label}/{k}", i) for k, v in out.items()}
-            for key, value in parts.items():
-                if key != "score":
-                    parts_by_key.setdefault(key, [None] * len(raw))[i] = value
-            present = [v for v in parts.values() if v is not None]
-            scores.append(parts["score"] if "score" in parts else (sum(present) / len(present) if present else None))
-        values = {label: scores, **{f"{label}/{key}": column for key, column in parts_by_key.items()}}
-        metrics[f"reward/{label}/errors"] = float(errors[0])
-        return values
+        except RewardTimeout as exc:
+            if spec.on_error == "raise":
+                raise RewardTimeout(f"{exc}; speed it up, raise its timeout_s or set on_error: zero") from None
+            counts[f"{spec.label}/timeouts"] += len(inputs)
+            return [0.0] * len(inputs)
+        except RewardError:  # a judge that is down: retrying per sample would only multiply its retries
+            if spec.on_error == "raise":
+                raise
+            counts[f"{spec.label}/errors"] += len(inputs)
+            return [0.0] * len(inputs)
+        except Exception as exc:
+            if len(inputs) > 1:
+                return [self._run(item, [sample], counts, i)[0] for i, sample in enumerate(inputs)]
+            if spec.on_error == "raise":
+                pid = inputs[0].extra.get("pid")
+                where = f" (pid {pid})" if pid is not None else ""
+                raise RewardError(f"reward '{spec.label}' raised on sample {index}{where}: {type(exc).__name__}: "
+                                  f"{exc}; fix the reward or set on_error: zero") from exc
+            counts[f"{spec.label}/errors"] += 1
+            return [0.0]
 
     # ------------------------------------------------------------ combining
 
     def _combine_sample(self, values: dict[str, float | None]) -> float | None:
         specs = [item.spec for item in self._rewards]
-        if self.config.combine == "weighted_sum":
+        if self.config.combine == "weighted_sum":  # TRL: nansum of the weighted rewards
             applicable = [(s.weight, values[s.label]) for s in specs if values[s.label] is not None]
-            weight = sum(w for w, _ in applicable)
-            return sum(w * v for w, v in applicable) / weight if weight > 0 else None
+            return sum(w * v for w, v in applicable) if applicable else None
         alpha = self.config.alpha
         by_role = {s.resolved_role: values[s.label] for s in specs if s.resolved_role}
         factors = [by_role.get(role) for role in ("judge", "think", "answer")]
@@ -164,26 +144,49 @@ class RewardScorer:
         return total
 
     def score(self, inputs: list[RewardInput]) -> ScoreResult:
-        """Totals, components and metrics for one batch (see RewardsConfig for the combination)."""
-        metrics: dict[str, float] = {}
+        """Totals, components and counts for one batch (see RewardsConfig for the combination)."""
         components: dict[str, list] = {}
+        counts: dict[str, float] = {}
         for item in self._rewards:
-            components.update(self._component_values(item, inputs, metrics))
-        totals = []
-        not_applicable = 0
+            label = item.spec.label
+            counts[f"{label}/errors"] = counts[f"{label}/timeouts"] = 0.0
+            raw = self._run(item, inputs, counts)
+            output = read_outputs(raw, item.loaded.style, label, inputs)
+            components[label] = output.scores
+            components.update({f"{label}/{key}": column for key, column in output.parts.items()})
+        totals, not_applicable = [], 0
         for i in range(len(inputs)):
             total = self._combine_sample({item.spec.label: components[item.spec.label][i] for item in self._rewards})
             not_applicable += total is None
             totals.append(0.0 if total is None else float(total))
-        for label, column in components.items():
-            present = [v for v in column if v is not None]
-            metrics[f"reward/{label}/mean"] = _mean(present)
-            metrics[f"reward/{label}/std"] = _std(present)
-            metrics[f"reward/{label}/not_applicable"] = float(len(column) - len(present))
-        metrics["reward/total/mean"] = _mean(totals)
-        metrics["reward/total/std"] = _std(totals)
-        metrics["reward/total/not_applicable"] = float(not_applicable)
-        return ScoreResult(totals, components, metrics)
+        return ScoreResult(totals, components, counts, not_applicable)
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def reward_metrics(results: list[ScoreResult]) -> dict[str, float]:
+    """A step's reward metrics over every sample in `results` (each a scored batch).
+
+    `reward/mean`, `reward/std` (totals), `reward/<component>/mean|std|not_applicable`,
+    `reward/<label>/errors|timeouts` (samples zeroed by on_error), `reward/not_applicable`
+    (samples no reward applied to), and `rollout/accuracy` (the `accuracy` component's mean).
+    """
+    out: dict[str, float] = {}
+    totals = [t for r in results for t in r.totals]
+    out["reward/mean"], out["reward/std"] = _mean(totals), _std(totals)
+    out["reward/not_applicable"] = float(sum(r.not_applicable for r in results))
+    names = list(dict.fromkeys(k for r in results for k in r.components))
+    for name in names:
+        column = [v for r in results for v in r.components.get(name, [None] * len(r.totals))]
+        present = [v for v in column if v is not None]
+        out[f"reward/{name}/mean"], out[f"reward/{name}/std"] = _mean(present), _std(present)
+        out[f"reward/{name}/not_applicable"] = float(len(column) - len(present))
+    for key in dict.fromkeys(k for r in results for k in r.counts):
+        out[f"reward/{key}"] = float(sum(r.counts.get(key, 0.0) for r in results))
+    if "accuracy" in names:
+        out["rollout/accuracy"] = out["reward/accuracy/mean"]
+    return out
 
 
 def _mean(values: list[float]) -> float:

@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t = _stage(f"GRPO ({RL_RECIPE}) with vLLM rollouts on Ray")
     resume = latest_checkpoint(rl.run.output_dir) is not None
-    summary = train(rl, resume=resume, base_dir=str(Path(RL_RECIPE).resolve().parent))
+    summary = train(rl, resume=resume)
     print(f"RL done in {time.perf_counter() - t:.0f} s", flush=True)
     curves = plot_run(rl.run.output_dir)
 

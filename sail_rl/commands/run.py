@@ -15,8 +15,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from sail_rl.config import dump_yaml, load_recipe
     from sail_rl.rl.config import RunRecipe
 
@@ -26,12 +24,12 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(dump_yaml(recipe), end="")
         return 0
-    summary = train(recipe, resume=args.resume, base_dir=str(Path(args.recipe).resolve().parent))
+    summary = train(recipe, resume=args.resume)
     print(json.dumps({k: summary[k] for k in ("final_step", "eval_before", "eval_after") if k in summary}, indent=1))
     return 0
 
 
-def train(recipe, resume: bool = False, base_dir: str | None = None) -> dict:
+def train(recipe, resume: bool = False) -> dict:
     """Run RL from a resolved RunRecipe (used by the CLI, the pipeline and the demo)."""
     from pathlib import Path
 
@@ -58,7 +56,7 @@ def train(recipe, resume: bool = False, base_dir: str | None = None) -> dict:
     (run_dir / "recipe.yaml").write_text(dump_yaml(recipe))
     processor = load_processor(recipe.model.path)
     build = local_components if recipe.run.mode == "local" else ray_components
-    components = build(recipe, base_dir)
+    components = build(recipe)
     try:
         loop = RLLoop(recipe, train_set, held_out, components.trainer, components.rollout, components.scorer,
                       pad_token_id=processor.tokenizer.pad_token_id, image_size=processor.image_processor.image_size)

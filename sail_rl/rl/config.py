@@ -91,11 +91,11 @@ class RunRecipe:
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
-    def rewards_config(self, base_dir: str | None = None) -> RewardsConfig:
-        return RewardsConfig(list(self.rewards), self.reward_combine, self.reward_alpha, base_dir)
+    def rewards_config(self) -> RewardsConfig:
+        return RewardsConfig(list(self.rewards), self.reward_combine, self.reward_alpha)
 
     def validate(self) -> None:
-        self.rewards_config().validate()
+        self.rewards_config().validate()  # loads every reward: plug-in mistakes fail here, before Ray starts
         if self.model.gradient_checkpointing:
             raise ConfigError("model.gradient_checkpointing is the SFT switch; in an RL recipe set trainer.gradient_checkpointing: true",
                               key="model.gradient_checkpointing")

@@ -15,19 +15,19 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from rewards import RewardInput
+from rewards import RewardInput, ScoreResult, reward_metrics
 from rollouts.types import GenerationRequest, SamplingConfig
 from sail_rl.algorithms import compute_advantages, compute_token_rewards
 from sail_rl.data.mathvista import MathVistaSample
 from sail_rl.data.prompts import build_prompt
 from sail_rl.rl.config import RunRecipe
-from sail_rl.rl.metrics import MetricsLogger, group_reward_metrics
+from sail_rl.rl.metrics import MetricsLogger, group_rollout_metrics
 from sail_rl.rl.sampler import PromptSampler
 from sail_rl.trainer.batch import TrainBatch, collate
 from sail_rl.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -36,13 +36,16 @@ from sail_rl.trainer.worker import on_policy_update
 
 @dataclass
 class Group:
-    """The rollouts of one prompt and their rewards."""
+    """The rollouts of one prompt and their scores."""
 
     index: int  # dataset index of the prompt
     sample: MathVistaSample
     rollouts: list
-    rewards: list[float]
-    components: dict[str, list] = field(default_factory=dict)
+    score: ScoreResult
+
+    @property
+    def rewards(self) -> list[float]:
+        return self.score.totals
 
     @property
     def informative(self) -> bool:
@@ -73,12 +76,16 @@ class RLLoop:
             out.append(GenerationRequest(messages=messages, images=images, request_id=f"{tag}-{pos}", metadata={"index": index}))
         return out
 
-    def _reward_inputs(self, sample: MathVistaSample, requests_text: str, rollouts, images) -> list[RewardInput]:
-        extra = {**sample.metadata, "pid": sample.pid, "should_think": sample.should_think, "question_type": sample.question_type}
+    def _reward_inputs(self, sample: MathVistaSample, request: GenerationRequest, rollouts) -> list[RewardInput]:
+        """One RewardInput per rollout; `extra` carries the dataset's columns by name (metadata flattened)."""
+        extra = {**sample.metadata, "pid": sample.pid, "question": sample.question, "answer": sample.answer,
+                 "question_type": sample.question_type, "unit": sample.unit, "query": sample.query,
+                 "should_think": sample.should_think}
         return [
             RewardInput(
-                prompt=requests_text, response=r.text, ground_truth=sample.answer, answer_type=sample.answer_type,
-                choices=sample.choices, precision=sample.precision, images=images,
+                prompt=request.messages[-1]["content"][-1]["text"], response=r.text, ground_truth=sample.answer,
+                answer_type=sample.answer_type, choices=sample.choices, precision=sample.precision,
+                images=request.images, prompt_messages=request.messages, response_ids=list(r.response_token_ids),
                 extra={**extra, "response_tokens": r.num_response_tokens, "finish_reason": r.finish_reason},
             )
             for r in rollouts
@@ -103,21 +110,15 @@ class RLLoop:
                 by_request.setdefault(r.request_id, []).append(r)
             for request_id, group in by_request.items():  # skipped (overlong) prompts have none: counted by the engine
                 pos, request, index, sample = by_id[request_id]
-                inputs = self._reward_inputs(sample, request.messages[-1]["content"][-1]["text"], group, request.images)
+                inputs = self._reward_inputs(sample, request, group)
                 futures.append((pos, index, sample, group, self.scorer.submit(inputs)))
         gen_s = time.perf_counter() - start
         futures.sort(key=lambda f: f[0])  # request order, whatever order the chunks finished in
-        groups = []
-        reward_metrics: dict[str, float] = {}
-        for _, index, sample, group, future in futures:
-            result = future.result()
-            groups.append(Group(index, sample, group, list(result.totals), dict(result.components)))
-            for k, v in result.metrics.items():
-                reward_metrics[k] = reward_metrics.get(k, 0.0) + v / max(len(futures), 1)
+        groups = [Group(index, sample, group, future.result()) for _, index, sample, group, future in futures]
         timing = {"time/generate_s": gen_s, "time/reward_s": time.perf_counter() - start - gen_s}
         tokens = sum(r.num_response_tokens for r in rollouts)
         timing["perf/rollout_tokens_per_s"] = tokens / max(gen_s, 1e-9)
-        return groups, {**timing, **reward_metrics, "rollout/prompts_drawn": float(len(indices))}
+        return groups, {**timing, "rollout/prompts_drawn": float(len(indices))}
 
     def collect(self) -> tuple[list[Group], dict[str, float], list[int]]:
         """A step's groups: with dynamic sampling, only informative ones, refilled up to a cap."""
@@ -135,7 +136,8 @@ class RLLoop:
             rounds += 1
         metrics["rollout/generation_rounds"] = float(rounds)
         metrics["rollout/kept_groups"] = float(min(len(kept), cfg.prompts_per_step))
-        metrics.update(group_reward_metrics(seen))
+        metrics.update(reward_metrics([g.score for g in seen]))  # once, over every group scored this step
+        metrics.update(group_rollout_metrics(seen))
         return kept[: cfg.prompts_per_step], metrics, [g.index for g in seen]
 
     # ------------------------------------------------------------------ one update

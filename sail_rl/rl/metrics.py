@@ -13,23 +13,9 @@ from sail_rl.errors import DataError
 log = logging.getLogger(__name__)
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    if not values:
-        return 0.0, 0.0
-    return statistics.fmean(values), statistics.pstdev(values) if len(values) > 1 else 0.0
-
-
-def group_reward_metrics(groups) -> dict[str, float]:
-    """Reward mean/std overall and per component, accuracy, and the share of all-equal groups."""
+def group_rollout_metrics(groups) -> dict[str, float]:
+    """The share of all-equal groups and the mean response length (reward metrics: rewards.reward_metrics)."""
     out: dict[str, float] = {}
-    totals = [r for g in groups for r in g.rewards]
-    out["reward/mean"], out["reward/std"] = _mean_std(totals)
-    names = sorted({k for g in groups for k in g.components})
-    for name in names:
-        values = [v for g in groups for v in g.components.get(name, []) if v is not None]
-        out[f"reward/{name}/mean"], out[f"reward/{name}/std"] = _mean_std(values)
-        if name == "accuracy":
-            out["rollout/accuracy"] = out[f"reward/{name}/mean"]
     if groups:
         out["rollout/groups_all_equal"] = sum(not g.informative for g in groups) / len(groups)
         lengths = [r.num_response_tokens for g in groups for r in g.rollouts]

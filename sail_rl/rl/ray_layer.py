@@ -121,10 +121,10 @@ class RayTrainerGroup:
 class RayRewardPool:
     """Reward actors; `submit` returns a concurrent future, round-robin over the actors."""
 
-    def __init__(self, recipe: RunRecipe, base_dir: str | None):
+    def __init__(self, recipe: RunRecipe):
         from rewards.pool import RewardActor
 
-        config = recipe.rewards_config(base_dir)
+        config = recipe.rewards_config()
         remote = RewardActor.as_remote(num_cpus=recipe.resources.reward_cpus)
         self.actors = [remote.remote(config) for _ in range(max(1, recipe.resources.reward_workers))]
         self._next = 0
@@ -132,7 +132,9 @@ class RayRewardPool:
     def submit(self, inputs):
         actor = self.actors[self._next % len(self.actors)]
         self._next += 1
-        return actor.score.remote(inputs).future()
+        from rewards.pool import one_line_errors
+
+        return one_line_errors(actor.score.remote(inputs).future())
 
 
 def placement(recipe: RunRecipe) -> tuple[list[dict], list[dict]]:

@@ -21,7 +21,7 @@ class Components:
                 pass
 
 
-def local_components(recipe: RunRecipe, base_dir: str | None) -> Components:
+def local_components(recipe: RunRecipe) -> Components:
     from rewards import ScoringPool
     from rollouts.engine import make_engine
     from sail_rl.trainer.worker import PolicyTrainer
@@ -29,11 +29,11 @@ def local_components(recipe: RunRecipe, base_dir: str | None) -> Components:
     trainer = PolicyTrainer(recipe.model.path, recipe.trainer, recipe.algorithm, total_steps=recipe.run.total_steps,
                             dtype=recipe.model.dtype, attn_implementation=recipe.model.attn_implementation)
     rollout = make_engine(recipe.rollout, recipe.model.path)
-    scorer = ScoringPool(recipe.rewards_config(base_dir), max_workers=max(1, recipe.resources.reward_workers), kind="thread")
+    scorer = ScoringPool(recipe.rewards_config(), max_workers=max(1, recipe.resources.reward_workers), kind="thread")
     return Components(trainer, rollout, scorer, [rollout.close, scorer.close])
 
 
-def ray_components(recipe: RunRecipe, base_dir: str | None) -> Components:
+def ray_components(recipe: RunRecipe) -> Components:
     import ray
 
     from rollouts.ray_workers import RolloutManager
@@ -43,7 +43,7 @@ def ray_components(recipe: RunRecipe, base_dir: str | None) -> Components:
     trainer_opts, rollout_opts = placement(recipe)
     trainer = RayTrainerGroup(recipe, recipe.model.path, trainer_opts)
     rollout = RolloutManager(recipe.rollout, recipe.model.path, actor_options=rollout_opts)
-    scorer = RayRewardPool(recipe, base_dir)
+    scorer = RayRewardPool(recipe)
     return Components(trainer, rollout, scorer, [rollout.close, ray.shutdown])
 
 

@@ -31,7 +31,7 @@ data: {{train_files: [{data}/data.jsonl], eval_files: [{data}/eval.jsonl], promp
 rollout: {{engine: vllm, rollouts_per_prompt: 4, max_response_tokens: 24, max_model_len: 512, max_prompt_tokens: 400, kv_cache_gib: 0.5}}
 trainer: {{learning_rate: 1.0e-3, mini_batch_size: 16, micro_batch_size: 8, strategy: {"fsdp2" if parallel == "fsdp2_two_ranks" else "ddp"}}}
 resources: {resources}
-rewards: [{{path: my_rewards.py:short, weight: 1.0, kwargs: {{target: 40}}}}]
+rewards: [{{path: {rewards}:short, style: sailrl, weight: 1.0, kwargs: {{target: 40}}}}]
 run: {{output_dir: {tmp_path}/run, total_steps: 2, prompts_per_step: 4, dynamic_sampling: false, eval_max_samples: 4,
       save_every_steps: 2, progress_bar: false, mode: {"local" if parallel == "local_no_ray" else "ray"}}}
 """)
