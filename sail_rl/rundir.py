@@ -19,6 +19,7 @@ files (it writes a temporary and renames it), so `make_readable` resets written 
 from __future__ import annotations
 
 import argparse
+import atexit
 import errno
 import fcntl
 import json
@@ -188,7 +189,14 @@ def lock_dir(out_dir: str | Path) -> None:
     f.truncate()
     f.write(str(os.getpid()))
     f.flush()
+    if not _HELD_LOCKS:
+        atexit.register(_release_all)
     _HELD_LOCKS[str(out)] = f
+
+
+def _release_all() -> None:
+    for key in list(_HELD_LOCKS):
+        unlock_dir(key)
 
 
 def unlock_dir(out_dir: str | Path) -> None:
@@ -214,7 +222,6 @@ def check_output_flags(args: argparse.Namespace) -> None:
         raise ConfigError("--overwrite starts over and --resume continues; pass one of them")
     if args.allow_recipe_change and not args.resume:
         raise ConfigError("--allow-recipe-change only applies to --resume; add --resume or drop it")
-
 
 
 def _contents(out: Path) -> list[str]:
