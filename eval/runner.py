@@ -152,8 +152,9 @@ def check_model(cfg: EvalConfig) -> None:
     """Before an engine starts: the checkpoint exists and takes eval.max_model_len tokens."""
     if not cfg.model_path:
         raise ConfigError("eval.model_path is empty; set it to a sail-rl checkpoint folder, or score existing responses with --responses FILE")
-    if not (Path(cfg.model_path) / "config.json").is_file():
-        raise ConfigError(f"eval.model_path {cfg.model_path} has no checkpoint (no config.json); give a model folder")
+    from sail_rl.rundir import check_model_folder
+
+    check_model_folder(cfg.model_path, "eval.model_path")
     limit = model_max_len(cfg.model_path)
     if limit is not None and cfg.max_model_len > limit:
         raise ConfigError(f"eval.max_model_len={cfg.max_model_len} exceeds the model's {limit} positions "

@@ -136,9 +136,10 @@ def _resolve_stage(stage: StageConfig, stage_dir: Path, prev_model: str, values:
 
 def _inputs(stage: StageConfig, resolved: dict, stage_dir: Path) -> dict[str, Any]:
     from sail_rl.config import to_dict
+    from sail_rl.rundir import as_json
 
-    return {"stage": to_dict(stage), "recipe": resolved,
-            "files": {p: fingerprint(p) for p in sorted(set(_named_paths(resolved, stage_dir)))}}
+    return as_json({"stage": to_dict(stage), "recipe": resolved,
+                    "files": {p: fingerprint(p) for p in sorted(set(_named_paths(resolved, stage_dir)))}})
 
 
 def _key(inputs: dict) -> str:

@@ -115,6 +115,20 @@ def tree_bytes(root: str | Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.is_dir() else 0
 
 
+# ---------------------------------------------------------------- inputs
+
+
+def check_model_folder(path: str | Path, key: str) -> None:
+    """`path` holds a whole checkpoint: config.json and weights (one line naming `key` otherwise)."""
+    folder = Path(path)
+    if not (folder / "config.json").is_file():
+        raise ConfigError(f"{key} {path} has no model (no config.json); fix the path, or create one with "
+                          f"`sail-rl init-model --preset tiny --out {path}`")
+    if not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
+        raise ConfigError(f"{key} {path} has a config.json but no weights (*.safetensors); copy the weights "
+                          "there or point at a complete checkpoint")
+
+
 # ---------------------------------------------------------------- recipes
 
 
@@ -131,6 +145,11 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
         name = f"{prefix}.{key}" if prefix else str(key)
         out.update(flatten(value, name) if isinstance(value, dict) else {name: value})
     return out
+
+
+def as_json(data: Any) -> Any:
+    """`data` as it reads back from JSON (tuples -> lists, keys -> strings), so comparisons are fair."""
+    return json.loads(json.dumps(data, default=str))
 
 
 def recipe_diff(old: dict, new: dict, ignore: Iterable[str] = ()) -> list[str]:
@@ -273,6 +292,7 @@ def claim_output_dir(out_dir: str | Path, command: str, recipe: dict, *, flag: s
     `flag` names the setting that chose the folder, for the error lines.
     """
     out = Path(out_dir)
+    recipe = as_json(recipe)  # compared with the recorded one as read back from JSON
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{flag} {out} is a file, not a folder; give a folder path")
     check_not_input(out, inputs, flag)

@@ -154,7 +154,7 @@ def test_eval_settings_that_would_score_silently_wrong_are_refused(synth, tmp_pa
 def test_eval_checks_the_model_before_starting_an_engine(synth, tiny_dir, tmp_path, capsys):
     data = f"eval.data_files=[{synth / 'eval.jsonl'}]"
     assert main(["eval", f"eval.model_path={tmp_path / 'typo'}", data, "--output-dir", str(tmp_path / "a")]) == 2
-    assert "has no checkpoint" in _error(capsys)
+    assert "has no model (no config.json)" in _error(capsys)
     assert main(["eval", f"eval.model_path={tiny_dir}", data, "--output-dir", str(tmp_path / "b")]) == 2
     assert "exceeds the model's 2048 positions" in _error(capsys) and not (tmp_path / "b").exists()
 
@@ -198,3 +198,25 @@ def test_rl_resume_with_a_changed_recipe_is_refused_before_ray(synth, tiny_dir, 
     assert "trainer.learning_rate" in _error(capsys)
     assert main(["run", "recipes/mathvista_grpo.yaml", *args]) == 2
     assert "--resume to continue it, --overwrite" in _error(capsys)
+
+
+def test_a_config_without_weights_is_one_line_before_any_engine(synth, tiny_dir, tmp_path, capsys):
+    import shutil
+
+    half = tmp_path / "half"
+    half.mkdir()
+    shutil.copy(tiny_dir / "config.json", half / "config.json")
+    assert main(["eval", f"eval.model_path={half}", f"eval.data_files=[{synth / 'eval.jsonl'}]", "eval.max_model_len=2048",
+                 "--output-dir", str(tmp_path / "ev")]) == 2
+    assert "no weights" in _error(capsys)
+    assert main(["bench", "rollout", "--model", str(half)]) == 2
+    assert "no weights" in _error(capsys)
+
+
+@pytest.mark.parametrize("argv", [["bench", "rollout", "--model", "m", "--n", "0"],
+                                  ["bench", "rollout", "--model", "m", "--temperature", "nan"],
+                                  ["data", "filter", "--data", "d", "--out", "o", "--k", "-1"]])
+def test_numeric_options_are_range_checked_at_parse_time(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2 and "must be in" in capsys.readouterr().err

@@ -12,29 +12,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from sail_rl.commands import ranged
 from sail_rl.data.jsonl import read_jsonl
 from sail_rl.errors import ConfigError, DataError
 
 DEFAULT_MAX_GIB = 5.0  # data synth refuses to write more than this without --max-gib
-
-
-def _ranged(kind, low: float, high: float = float("inf")):
-    """An argparse type: a `kind` number in [low, high], checked at parse time (exit 2)."""
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got '{text}'") from None
-        if not low <= value <= high:  # also refuses nan
-            raise argparse.ArgumentTypeError(f"must be in [{low}, {high}], got {text}")
-        return value
-
-    return parse
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -42,13 +30,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub.required = True
     synth = sub.add_parser("synth", help="write a synthetic visual-math dataset (MathVista format, PNG images)")
     synth.add_argument("--out", required=True, help="output folder (data.jsonl, eval.jsonl, images/, info.json)")
-    synth.add_argument("--n", type=_ranged(int, 1), required=True, help="number of training samples")
+    synth.add_argument("--n", type=ranged(int, 1), required=True, help="number of training samples")
     synth.add_argument("--seed", type=int, default=0, help="same seed -> byte-identical files (default 0)")
-    synth.add_argument("--size", type=_ranged(int, 32, 512), default=64, help="image side in pixels, 32-512 (default 64)")
+    synth.add_argument("--size", type=ranged(int, 32, 512), default=64, help="image side in pixels, 32-512 (default 64)")
     synth.add_argument("--difficulty", default="mixed", help="1, 2, 3, a list like 1,2, or mixed (default)")
-    synth.add_argument("--split-eval", type=_ranged(int, 0), default=0, metavar="N", help="also write N held-out samples to eval.jsonl")
+    synth.add_argument("--split-eval", type=ranged(int, 0), default=0, metavar="N", help="also write N held-out samples to eval.jsonl")
     synth.add_argument("--families", default=None, help="comma-separated task families (default: all)")
-    synth.add_argument("--max-gib", type=_ranged(float, 0.0), default=DEFAULT_MAX_GIB,
+    synth.add_argument("--max-gib", type=ranged(float, 0.0), default=DEFAULT_MAX_GIB,
                        help=f"refuse when the estimated size exceeds this many GiB (default {DEFAULT_MAX_GIB:g})")
     synth.add_argument("--overwrite", action="store_true", help="empty --out first when it holds other files")
     synth.set_defaults(_data_run=_run_synth)
@@ -62,10 +50,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--out", required=True, help="output jsonl")
         p.add_argument("--results", default=None, help="graded results.jsonl from 'sail-rl eval' (no model needed)")
         p.add_argument("--model", default=None, help="generate the results with this model (needs the rollout engine)")
-        p.add_argument("--k", type=_ranged(int, 1), default=4, help="responses per prompt when generating (default 4)")
+        p.add_argument("--k", type=ranged(int, 1), default=4, help="responses per prompt when generating (default 4)")
         p.add_argument("--engine", choices=["vllm", "hf"], default="vllm", help="rollout engine for --model (default vllm)")
-        p.add_argument("--temperature", type=_ranged(float, 0.0, 100.0), default=1.0, help="sampling temperature for --model (default 1.0)")
-        p.add_argument("--max-response-tokens", type=_ranged(int, 1), default=1024, help="response limit for --model (default 1024)")
+        p.add_argument("--temperature", type=ranged(float, 0.0, 100.0), default=1.0, help="sampling temperature for --model (default 1.0)")
+        p.add_argument("--max-response-tokens", type=ranged(int, 1), default=1024, help="response limit for --model (default 1024)")
         p.add_argument("--image-root", default=None, help="image folder (default: the data file's folder)")
         p.add_argument("--overwrite", action="store_true", help="replace --out when it exists")
         if name == "filter":
@@ -73,7 +61,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
             p.add_argument("--drop-all-wrong", action="store_true", help="drop prompts the model never solves")
             p.set_defaults(_data_run=_run_filter)
         else:
-            p.add_argument("--max-per-sample", type=_ranged(int, 1), default=1, help="CoT responses kept per prompt (default 1)")
+            p.add_argument("--max-per-sample", type=ranged(int, 1), default=1, help="CoT responses kept per prompt (default 1)")
             p.set_defaults(_data_run=_run_rejection_sample)
 
 
@@ -133,6 +121,9 @@ def _check_out(args: argparse.Namespace) -> None:
         raise ConfigError(f"--out {out} is a folder; give a .jsonl file path")
     if out.exists() and not args.overwrite:
         raise ConfigError(f"--out {out} already exists; pass --overwrite to replace it, or choose another file")
+    parent = next((p for p in [out.parent, *out.parent.parents] if p.exists()), Path("."))
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise ConfigError(f"--out {out}: {parent} is not a writable folder; choose another path")
 
 
 def _check_ids(samples: list, results: list[dict[str, Any]], args: argparse.Namespace, unmatched_fate: str) -> None:

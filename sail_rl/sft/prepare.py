@@ -25,11 +25,15 @@ def _synth_creates(path: str | Path, recipe: SFTRecipe) -> bool:
 
 def check_inputs(recipe: SFTRecipe, train: bool = True) -> None:
     """One-line errors for a missing model or data file that bootstrap will not create."""
+    from sail_rl.rundir import check_model_folder
+
     model = Path(recipe.model.path)
     if not (model / "config.json").is_file() and not _same(model, recipe.bootstrap.model_path):
         hint = f"sail-rl init-model --preset tiny --out {model}"
         raise ConfigError(f"model.path {model} has no model (no config.json); fix the path, create it with `{hint}`, "
                           f"or set bootstrap.model_path={model} and bootstrap.model_preset to let this recipe create it")
+    if (model / "config.json").is_file():
+        check_model_folder(model, "model.path")
     files = [(f"data.sources[{i}].path", s.path) for i, s in enumerate(recipe.data.sources)] if train else []
     if recipe.format_eval.data_file:
         files.append(("format_eval.data_file", recipe.format_eval.data_file))
