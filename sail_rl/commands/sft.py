@@ -71,7 +71,17 @@ def run(args: argparse.Namespace) -> int:
     from sail_rl.sft.trainer import SFTTrainer
 
     trainer = SFTTrainer(recipe)
-    summary = trainer.train(resume=args.resume)
+    try:
+        summary = trainer.train(resume=args.resume)
+    except OSError as exc:  # a full disk while logging: one line, and the checkpoints so far resume
+        import errno
+
+        from sail_rl.rundir import DiskSpaceError
+
+        if exc.errno != errno.ENOSPC:
+            raise
+        raise DiskSpaceError(f"no space left on the device while training into {out}; free space and "
+                             "continue with --resume") from None
     print(f"sft: saved the model to {summary['output_dir']} after {summary['steps']} steps ({summary['train_s']:.0f} s)")
     if recipe.format_eval.data_file:
         summary["format_eval"] = _format_eval(recipe)
