@@ -56,6 +56,8 @@ class EvalConfig:
     def validate(self) -> None:
         if not self.data_files:
             raise ConfigError("eval.data_files is empty; list the benchmark's .jsonl/.json/.parquet file(s)")
+        if self.max_samples is not None and self.max_samples < 1:
+            raise ConfigError(f"eval.max_samples must be >= 1 or null (every sample), got {self.max_samples}")
         if self.k_samples < 1:
             raise ConfigError(f"eval.k_samples must be >= 1, got {self.k_samples}")
         if self.k_samples > 1 and self.temperature == 0.0:
@@ -149,10 +151,31 @@ def _generate(engine: Any, samples: list[MathVistaSample], cfg: EvalConfig) -> d
     return dict(out)
 
 
-def _make_engine(cfg: EvalConfig) -> Any:
-    """The rollout engine `cfg.engine` on the checkpoint `cfg.model_path` (`rollouts.make_engine`)."""
+def model_max_len(model_path: str | Path) -> Optional[int]:
+    """The LLM's `max_position_embeddings` from the checkpoint's config.json (top level or a sub-config)."""
+    import json
+
+    config = json.loads((Path(model_path) / "config.json").read_text())
+    found = [config.get("max_position_embeddings")] + [v.get("max_position_embeddings") for v in config.values() if isinstance(v, dict)]
+    return next((int(x) for x in found if x), None)
+
+
+def check_model(cfg: EvalConfig) -> None:
+    """Before an engine starts: the checkpoint exists and takes eval.max_model_len tokens."""
     if not cfg.model_path:
         raise ConfigError("eval.model_path is empty; set it to a sail-rl checkpoint folder, or score existing responses with --responses FILE")
+    from sail_rl.rundir import check_model_folder
+
+    check_model_folder(cfg.model_path, "eval.model_path")
+    limit = model_max_len(cfg.model_path)
+    if limit is not None and cfg.max_model_len > limit:
+        raise ConfigError(f"eval.max_model_len={cfg.max_model_len} exceeds the model's {limit} positions "
+                          f"({cfg.model_path}/config.json); set eval.max_model_len={limit} or less")
+
+
+def _make_engine(cfg: EvalConfig) -> Any:
+    """The rollout engine `cfg.engine` on the checkpoint `cfg.model_path` (`rollouts.make_engine`)."""
+    check_model(cfg)
     from rollouts.engine import make_engine
     from rollouts.types import RolloutConfig
 
@@ -163,24 +186,61 @@ def _make_engine(cfg: EvalConfig) -> Any:
     return make_engine(rollout_cfg, cfg.model_path)
 
 
+def _check_k(responses: dict[str, list], cfg: EvalConfig) -> None:
+    """eval.k_samples must not promise more responses per sample than the file holds."""
+    most = max((len(r) for r in responses.values()), default=0)
+    if responses and most < cfg.k_samples:
+        raise ConfigError(f"eval.k_samples={cfg.k_samples} but {cfg.responses_file} holds at most {most} response(s) "
+                          f"per pid; set eval.k_samples={most} or give {cfg.k_samples} responses per sample")
+
+
+def _write_report_atomically(result: ScoreResult, cfg: EvalConfig, config: dict) -> None:
+    """The report goes to a staging folder, then file by file into `cfg.output_dir` (`os.replace`,
+    atomic per file), metrics.json last: a reader never sees a torn or half-replaced result."""
+    import os
+    import shutil
+
+    from sail_rl.rundir import make_readable
+
+    out = Path(cfg.output_dir)
+    staging = out / f".report.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        write_report(result, staging, config=config, plot=cfg.plot)
+        make_readable(staging)
+        for path in sorted(staging.iterdir(), key=lambda p: p.name == "metrics.json"):
+            os.replace(path, out / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def evaluate(cfg: EvalConfig, engine: Any = None, responses: Optional[dict[str, list]] = None,
-             grade_fn=None, llm_extractor=None) -> ScoreResult:
+             grade_fn=None, llm_extractor=None, overwrite: bool = False) -> ScoreResult:
     """Score the benchmark and write the report to `cfg.output_dir`.
 
     Responses come from `responses`, else `cfg.responses_file`, else generation with
-    `engine` (built from `cfg` when None)."""
+    `engine` (built from `cfg` when None). The output folder is claimed first
+    (`sail_rl.rundir`): one writer at a time, and a folder holding another evaluation's
+    results is refused unless `overwrite`; the same evaluation rerun replaces its results."""
     from sail_rl.config import to_dict
+    from sail_rl.rundir import claim_output_dir
 
+    config = to_dict(cfg)
     samples = load_eval_samples(cfg)
     if responses is None and cfg.responses_file:
         responses = load_responses(cfg.responses_file)
         wanted = {s.pid for s in samples}
         if cfg.max_samples is not None:  # a cut benchmark scores the matching responses only
             responses = {pid: r for pid, r in responses.items() if pid in wanted}
+        _check_k(responses, cfg)
+    if responses is None and engine is None:
+        check_model(cfg)
+    claim_output_dir(cfg.output_dir, "eval", config, flag="eval.output_dir", overwrite=overwrite, same_job_reuse=True,
+                     ignore_keys=("output_dir", "plot"), inputs=[cfg.model_path, *cfg.data_files, cfg.responses_file])
     if responses is None:
         responses = _generate(engine if engine is not None else _make_engine(cfg), samples, cfg)
     if llm_extractor is None and cfg.llm_extractor is not None:
         llm_extractor = judge_extractor(cfg.llm_extractor)
     result = score(samples, responses, grade_fn=grade_fn, llm_extractor=llm_extractor)
-    write_report(result, cfg.output_dir, config=to_dict(cfg), plot=cfg.plot)
+    _write_report_atomically(result, cfg, config)
     return result

@@ -3,7 +3,8 @@
     init-model (tiny) -> synthetic MathVista-format data -> thinking-fusion SFT cold start
     -> DAPO-style GRPO with vLLM rollouts on Ray -> held-out eval before and after RL
 
-Each stage is skipped when its output already exists (delete `runs/` to start over).
+Each stage is skipped when its output already exists (delete `runs/` to start over); the SFT
+recipe's `bootstrap:` keys, passed explicitly here, create the tiny model and the data.
 Prints held-out accuracy before and after RL with the seed, and writes the curves. Beside it:
 the best-constant ceiling (always answer each family's most frequent answer: what a model that
 ignores the image can reach) and per-answer accuracy of both checkpoints, so a reader sees
@@ -109,14 +110,21 @@ def main(argv: list[str] | None = None) -> int:
     from sail_rl.trainer.checkpoint import latest_checkpoint
 
     start = time.perf_counter()
-    # another seed gets its own initial model and SFT run (the data stay the same)
-    sft_dirs = [] if args.seed == 0 else [f"model.path=runs/tiny-init-seed{args.seed}", f"train.output_dir=runs/tiny-sft-seed{args.seed}"]
+    # what the demo creates from nothing, said explicitly: a fresh tiny model and the synthetic data
+    # (the recipe's bootstrap section may create these paths and no others); another seed gets its
+    # own initial model and SFT run (the data stay the same)
+    init_dir = "runs/tiny-init" if args.seed == 0 else f"runs/tiny-init-seed{args.seed}"
+    sft_dirs = [f"model.path={init_dir}", f"bootstrap.model_path={init_dir}", "bootstrap.model_preset=tiny",
+                "bootstrap.synth_dir=data/synth"]
+    if args.seed:
+        sft_dirs.append(f"train.output_dir=runs/tiny-sft-seed{args.seed}")
     rl = load_recipe(RunRecipe, RL_RECIPE, [f"run.output_dir={args.out}", f"run.seed={args.seed}"]
                      + ([f"model.path=runs/tiny-sft-seed{args.seed}"] if args.seed else [])
                      + ([f"run.total_steps={args.rl_steps}"] if args.rl_steps else []))
     if not (Path(rl.model.path) / "config.json").is_file():
         t = _stage(f"SFT cold start ({SFT_RECIPE}: init-model, synthetic data, thinking-fusion SFT)")
-        code = cli(["sft", SFT_RECIPE, f"train.seed={args.seed}", f"bootstrap.model_seed={args.seed}", *sft_dirs])
+        resume_sft = ["--resume"] if Path(rl.model.path).is_dir() else []  # an interrupted cold start continues
+        code = cli(["sft", SFT_RECIPE, f"train.seed={args.seed}", f"bootstrap.model_seed={args.seed}", *sft_dirs, *resume_sft])
         if code:
             return code
         print(f"SFT done in {time.perf_counter() - t:.0f} s", flush=True)
@@ -124,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"using the SFT checkpoint at {rl.model.path}")
 
     t = _stage(f"GRPO ({RL_RECIPE}) with vLLM rollouts on Ray")
-    resume = latest_checkpoint(rl.run.output_dir) is not None
+    resume = Path(rl.run.output_dir).is_dir()  # a rerun continues (or re-reports) the demo's own run
     summary = train(rl, resume=resume)
     print(f"RL done in {time.perf_counter() - t:.0f} s", flush=True)
     curves = plot_run(rl.run.output_dir)

@@ -19,6 +19,7 @@ import os
 import statistics
 import time
 
+from sail_rl.commands import ranged
 from sail_rl.errors import NotAvailableError, SailRLError
 
 QUESTIONS = [
@@ -31,13 +32,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="bench_command", metavar="BENCH")
     ro = sub.add_parser("rollout", help="rollout tokens/s: sail-rl (Ray + vLLM) vs raw vllm.LLM.generate")
     ro.add_argument("--model", required=True, help="SAIL-VL checkpoint directory")
-    ro.add_argument("--prompts", type=int, default=8)
-    ro.add_argument("--n", type=int, default=8, help="rollouts per prompt")
-    ro.add_argument("--max-tokens", type=int, default=64, help="max response tokens")
-    ro.add_argument("--repeats", type=int, default=3, help="measured rounds per path (after one warm-up each)")
-    ro.add_argument("--temperature", type=float, default=1.0)
-    ro.add_argument("--kv-cache-gib", type=float, default=1.0)
-    ro.add_argument("--max-model-len", type=int, default=1024)
+    ro.add_argument("--prompts", type=ranged(int, 1), default=8)
+    ro.add_argument("--n", type=ranged(int, 1), default=8, help="rollouts per prompt")
+    ro.add_argument("--max-tokens", type=ranged(int, 1), default=64, help="max response tokens")
+    ro.add_argument("--repeats", type=ranged(int, 1), default=3, help="measured rounds per path (after one warm-up each)")
+    ro.add_argument("--temperature", type=ranged(float, 0.0, 100.0), default=1.0)
+    ro.add_argument("--kv-cache-gib", type=ranged(float, 0.01), default=1.0)
+    ro.add_argument("--max-model-len", type=ranged(int, 2), default=1024)
     ro.add_argument("--no-logprobs", action="store_true", help="sail-rl path without engine log-probs (rollout.return_logprobs: false)")
     ro.set_defaults(_bench=run_rollout)
     st = sub.add_parser("step", help="RL step time vs TRL GRPOTrainer (peer figure)")
@@ -91,6 +92,12 @@ def _tokens_per_s(fn, repeats: int) -> tuple[float, int]:
 
 
 def run_rollout(args: argparse.Namespace) -> int:
+    from sail_rl.errors import ConfigError
+    from sail_rl.rundir import check_model_folder
+
+    check_model_folder(args.model, "--model")  # before Ray and vLLM start
+    if args.max_tokens >= args.max_model_len:
+        raise ConfigError(f"--max-tokens {args.max_tokens} leaves no room for the prompt in --max-model-len {args.max_model_len}")
     os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import ray
@@ -100,8 +107,6 @@ def run_rollout(args: argparse.Namespace) -> int:
     from rollouts.types import GenerationRequest, RolloutConfig, SamplingConfig
     from sail_rl.model.builder import load_processor
 
-    if not os.path.isfile(os.path.join(args.model, "config.json")):
-        raise SailRLError(f"no model at {args.model}; create one with `sail-rl init-model --preset tiny --out {args.model}`")
     cfg = RolloutConfig(engine="vllm", num_workers=1, max_model_len=args.max_model_len,
                         max_prompt_tokens=args.max_model_len - args.max_tokens, kv_cache_gib=args.kv_cache_gib,
                         return_logprobs=not args.no_logprobs)

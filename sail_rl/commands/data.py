@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from sail_rl.commands import ranged
 from sail_rl.data.jsonl import read_jsonl
 from sail_rl.errors import ConfigError, DataError
+
+DEFAULT_MAX_GIB = 5.0  # data synth refuses to write more than this without --max-gib
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -25,12 +30,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub.required = True
     synth = sub.add_parser("synth", help="write a synthetic visual-math dataset (MathVista format, PNG images)")
     synth.add_argument("--out", required=True, help="output folder (data.jsonl, eval.jsonl, images/, info.json)")
-    synth.add_argument("--n", type=int, required=True, help="number of training samples")
+    synth.add_argument("--n", type=ranged(int, 1), required=True, help="number of training samples")
     synth.add_argument("--seed", type=int, default=0, help="same seed -> byte-identical files (default 0)")
-    synth.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
+    synth.add_argument("--size", type=ranged(int, 32, 512), default=64, help="image side in pixels, 32-512 (default 64)")
     synth.add_argument("--difficulty", default="mixed", help="1, 2, 3, a list like 1,2, or mixed (default)")
-    synth.add_argument("--split-eval", type=int, default=0, metavar="N", help="also write N held-out samples to eval.jsonl")
+    synth.add_argument("--split-eval", type=ranged(int, 0), default=0, metavar="N", help="also write N held-out samples to eval.jsonl")
     synth.add_argument("--families", default=None, help="comma-separated task families (default: all)")
+    synth.add_argument("--max-gib", type=ranged(float, 0.0), default=DEFAULT_MAX_GIB,
+                       help=f"refuse when the estimated size exceeds this many GiB (default {DEFAULT_MAX_GIB:g})")
+    synth.add_argument("--overwrite", action="store_true", help="empty --out first when it holds other files")
     synth.set_defaults(_data_run=_run_synth)
 
     for name, helptext in (
@@ -42,17 +50,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--out", required=True, help="output jsonl")
         p.add_argument("--results", default=None, help="graded results.jsonl from 'sail-rl eval' (no model needed)")
         p.add_argument("--model", default=None, help="generate the results with this model (needs the rollout engine)")
-        p.add_argument("--k", type=int, default=4, help="responses per prompt when generating (default 4)")
+        p.add_argument("--k", type=ranged(int, 1), default=4, help="responses per prompt when generating (default 4)")
         p.add_argument("--engine", choices=["vllm", "hf"], default="vllm", help="rollout engine for --model (default vllm)")
-        p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature for --model (default 1.0)")
-        p.add_argument("--max-response-tokens", type=int, default=1024, help="response limit for --model (default 1024)")
+        p.add_argument("--temperature", type=ranged(float, 0.0, 100.0), default=1.0, help="sampling temperature for --model (default 1.0)")
+        p.add_argument("--max-response-tokens", type=ranged(int, 1), default=1024, help="response limit for --model (default 1024)")
         p.add_argument("--image-root", default=None, help="image folder (default: the data file's folder)")
+        p.add_argument("--overwrite", action="store_true", help="replace --out when it exists")
         if name == "filter":
             p.add_argument("--keep-all-correct", action="store_true", help="keep prompts the model always solves")
             p.add_argument("--drop-all-wrong", action="store_true", help="drop prompts the model never solves")
             p.set_defaults(_data_run=_run_filter)
         else:
-            p.add_argument("--max-per-sample", type=int, default=1, help="CoT responses kept per prompt (default 1)")
+            p.add_argument("--max-per-sample", type=ranged(int, 1), default=1, help="CoT responses kept per prompt (default 1)")
             p.set_defaults(_data_run=_run_rejection_sample)
 
 
@@ -65,7 +74,8 @@ def _run_synth(args: argparse.Namespace) -> int:
 
     families = [f.strip() for f in args.families.split(",") if f.strip()] if args.families else None
     info = generate_dataset(args.out, n=args.n, seed=args.seed, size_px=args.size, difficulty=args.difficulty,
-                            eval_n=args.split_eval, families=families)
+                            eval_n=args.split_eval, families=families, overwrite=args.overwrite,
+                            max_bytes=int(args.max_gib * 2**30))
     counts = ", ".join(f"{split} {sum(c.values())}" for split, c in info["counts"].items())
     print(f"wrote {counts} samples to {args.out} ({args.size}x{args.size} px, seed {args.seed})")
     return 0
@@ -101,14 +111,52 @@ def _load_results(args: argparse.Namespace, samples: list) -> list[dict[str, Any
     return results
 
 
+def _check_out(args: argparse.Namespace) -> None:
+    """Before reading or generating anything: --out is not an input and replaces nothing unasked."""
+    from sail_rl.rundir import check_not_input
+
+    out = Path(args.out)
+    check_not_input(out, [args.data, args.results], "--out")
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a folder; give a .jsonl file path")
+    if out.exists() and not args.overwrite:
+        raise ConfigError(f"--out {out} already exists; pass --overwrite to replace it, or choose another file")
+    parent = next((p for p in [out.parent, *out.parent.parents] if p.exists()), Path("."))
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise ConfigError(f"--out {out}: {parent} is not a writable folder; choose another path")
+
+
+def _check_ids(samples: list, results: list[dict[str, Any]], args: argparse.Namespace, unmatched_fate: str) -> None:
+    """Results of another data set would keep everything (filter) or nothing (rejection-sample)."""
+    pids = {s.pid for s in samples}
+    graded = {str(r["pid"]) for r in results}
+    if not graded & pids:
+        raise DataError(f"no pid in {args.results or 'the results'} matches a sample of {args.data}; "
+                        "pass the results of this data set")
+    missing = len(pids - graded)
+    if missing:
+        print(f"sail-rl data {args.data_command}: warning: {missing} of {len(pids)} samples have no graded result; "
+              f"they are {unmatched_fate}", file=sys.stderr)
+
+
+def _write_lines(records: list[dict[str, Any]], out: Path) -> None:
+    from sail_rl.rundir import atomic_write_text
+
+    atomic_write_text(out, "".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in records))
+
+
 def _run_filter(args: argparse.Namespace) -> int:
     from sail_rl.data.filtering import filter_by_pass_rate, pass_rate_table
-    from sail_rl.data.mathvista import load_samples, write_samples
+    from sail_rl.data.mathvista import load_samples, sample_to_record
 
+    _check_out(args)
     samples = load_samples(args.data, args.image_root)
-    rates = pass_rate_table(_load_results(args, samples))
+    results = _load_results(args, samples)
+    _check_ids(samples, results, args, "kept")
+    rates = pass_rate_table(results)
     kept = filter_by_pass_rate(samples, rates, drop_all_correct=not args.keep_all_correct, drop_all_wrong=args.drop_all_wrong)
-    write_samples(kept, args.out)
+    out = Path(args.out)
+    _write_lines([sample_to_record(s, out.parent) for s in kept], out)
     print(f"kept {len(kept)} of {len(samples)} samples ({len(samples) - len(kept)} dropped by pass rate) -> {args.out}")
     return 0
 
@@ -117,17 +165,20 @@ def _run_rejection_sample(args: argparse.Namespace) -> int:
     from sail_rl.data.filtering import select_correct_cot
     from sail_rl.data.mathvista import load_samples
 
+    _check_out(args)
     samples = load_samples(args.data, args.image_root)
+    results = _load_results(args, samples)
+    _check_ids(samples, results, args, "skipped")
     responses: dict[str, list[str]] = defaultdict(list)
     grades: dict[str, list[bool]] = defaultdict(list)
-    for r in _load_results(args, samples):
+    for r in results:
         responses[str(r["pid"])].append(str(r.get("response", "")))
         grades[str(r["pid"])].append(bool(r["correct"]))
     out = Path(args.out)
     records = select_correct_cot(samples, responses, grades, max_per_sample=args.max_per_sample, image_base=out.parent)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8") as f:
-        for rec in records:
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    _write_lines(records, out)
+    if not records:
+        print(f"sail-rl data rejection-sample: warning: no correct, well-formed thinking response among "
+              f"{len(results)} results; {out} is empty", file=sys.stderr)
     print(f"wrote {len(records)} CoT records from {len(samples)} samples -> {out}")
     return 0

@@ -5,7 +5,9 @@
     sail-rl eval eval.data_files=[data/synth/eval.jsonl] --responses resp.jsonl      # no recipe file
     sail-rl eval recipes/eval_mathvista.yaml --print-config
 
-Writes results.jsonl, metrics.json, metrics.md and accuracy_by_category.png to eval.output_dir.
+Writes results.jsonl, metrics.json, metrics.md and accuracy_by_category.png to eval.output_dir,
+each file atomically; a second eval writing to the same folder at once is refused (a lock),
+and so is a folder holding another evaluation's results, unless --overwrite.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--responses", default=None, metavar="FILE",
                         help="score this responses jsonl instead of generating (sets eval.responses_file)")
     parser.add_argument("--output-dir", default=None, help="where to write the report (sets eval.output_dir)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace another evaluation's results in eval.output_dir (the same evaluation rerun replaces its own)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(dump_yaml(cfg), end="")
         return 0
-    result = evaluate(cfg.eval)
+    result = evaluate(cfg.eval, overwrite=args.overwrite)
     m = result.metrics
     print(
         f"accuracy {m['accuracy']:.4f} on {m['num_samples']} samples (k={m['k']}, think rate {m['think_rate']:.2f}) "

@@ -25,12 +25,7 @@ def plot_run(run_dir: str, out: str | None = None) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sail_rl.errors import SailRLError
-    from sail_rl.rl.metrics import read_metrics
-
-    records = read_metrics(run_dir)
-    if not records:
-        raise SailRLError(f"no metrics.jsonl in {run_dir}; point at a run's output_dir")
+    records = _read_records(run_dir)
     fig, axes = plt.subplots(1, len(CURVES), figsize=(4 * len(CURVES), 3.2))
     for ax, (key, title) in zip(axes, CURVES):
         points = [(r["step"], r[key]) for r in records if key in r]
@@ -42,9 +37,41 @@ def plot_run(run_dir: str, out: str | None = None) -> str:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     path = Path(out) if out else Path(run_dir) / "curves.png"
-    fig.savefig(path, dpi=110)
+    import io
+
+    from sail_rl.rundir import atomic_write_bytes
+
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=110, format="png")
     plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())  # a reader never sees half a PNG
     return str(path)
+
+
+def _read_records(run_dir: str) -> list[dict]:
+    """metrics.jsonl's records; one-line errors for a missing folder or file, an empty file, a garbage line."""
+    import json
+    from pathlib import Path
+
+    from sail_rl.errors import ConfigError, DataError
+    from sail_rl.rl.metrics import read_metrics
+
+    path = Path(run_dir) / "metrics.jsonl"
+    if not Path(run_dir).is_dir():
+        raise ConfigError(f"{run_dir} is not a folder; point at a run's output_dir (it holds metrics.jsonl)")
+    if not path.is_file():
+        raise DataError(f"no metrics.jsonl in {run_dir}; point at a run's output_dir")
+    try:
+        records = read_metrics(run_dir)
+    except json.JSONDecodeError as exc:
+        lineno = next(i for i, line in enumerate(path.read_text().splitlines(), 1) if line.strip() == exc.doc.strip())
+        raise DataError(f"{path}:{lineno}: not a JSON record ({exc.msg}); remove the line and rerun") from None
+    if not records:
+        raise DataError(f"{path} is empty: the run logged no step yet; report after its first step")
+    bad = next((i for i, r in enumerate(records) if not isinstance(r, dict) or not isinstance(r.get("step"), int)), None)
+    if bad is not None:
+        raise DataError(f"{path}: record {bad + 1} has no integer 'step'; remove it and rerun")
+    return records
 
 
 def run(args: argparse.Namespace) -> int:

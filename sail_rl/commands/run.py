@@ -9,7 +9,9 @@ import json
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="YAML recipe, e.g. recipes/mathvista_grpo.yaml")
     parser.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. run.total_steps=10")
-    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in run.output_dir")
+    from sail_rl.rundir import add_output_flags
+
+    add_output_flags(parser, "run.output_dir")  # --resume, --allow-recipe-change, --overwrite
     parser.add_argument("--print-config", action="store_true", help="print the resolved recipe and exit")
     parser.add_argument("--address", default=None, help="join this Ray cluster (default: $RAY_ADDRESS or a local Ray)")
 
@@ -24,16 +26,26 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(dump_yaml(recipe), end="")
         return 0
-    summary = train(recipe, resume=args.resume)
+    from sail_rl.rundir import check_output_flags
+
+    check_output_flags(args)
+    summary = train(recipe, resume=args.resume, overwrite=args.overwrite, allow_recipe_change=args.allow_recipe_change)
     print(json.dumps({k: summary[k] for k in ("final_step", "eval_before", "eval_after") if k in summary}, indent=1))
     return 0
 
 
-def train(recipe, resume: bool = False) -> dict:
+# keys a resumed RL run may change: placement, logging, evaluation and checkpoint cadence
+RESUME_IGNORED = ("resources", "run.output_dir", "run.loggers", "run.wandb_project", "run.progress_bar",
+                  "run.eval_every_steps", "run.eval_before_training", "run.eval_max_samples",
+                  "run.eval_samples_per_prompt", "run.save_every_steps", "run.keep_last_checkpoints", "run.mode")
+
+
+def train(recipe, resume: bool = False, overwrite: bool = False,
+          allow_recipe_change: bool = False) -> dict:
     """Run RL from a resolved RunRecipe (used by the CLI, the pipeline and the demo)."""
     from pathlib import Path
 
-    from sail_rl.config import dump_yaml
+    from sail_rl.config import dump_yaml, to_dict
     from sail_rl.data.mathvista import load_split
     from sail_rl.errors import ConfigError
     from sail_rl.model.builder import load_processor
@@ -42,7 +54,7 @@ def train(recipe, resume: bool = False) -> dict:
     from sail_rl.trainer.checkpoint import latest_checkpoint
 
     run_dir = Path(recipe.run.output_dir)
-    if not resume and latest_checkpoint(run_dir) is not None:
+    if not resume and not overwrite and latest_checkpoint(run_dir) is not None:
         raise ConfigError(
             f"{run_dir} already holds checkpoints; pass --resume to continue it or set run.output_dir to a new folder"
         )
@@ -52,8 +64,12 @@ def train(recipe, resume: bool = False) -> dict:
     held_out = load_split(recipe.data, "eval") if recipe.data.eval_files else []
     if recipe.run.eval_max_samples is not None:
         held_out = held_out[: recipe.run.eval_max_samples]
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "recipe.yaml").write_text(dump_yaml(recipe))
+    from sail_rl.rundir import atomic_write_text, claim_output_dir
+
+    claim_output_dir(run_dir, "run", to_dict(recipe), flag="run.output_dir", overwrite=overwrite, resume=resume,
+                     allow_recipe_change=allow_recipe_change, ignore_keys=RESUME_IGNORED,
+                     inputs=[recipe.model.path, *recipe.data.train_files, *recipe.data.eval_files])
+    atomic_write_text(run_dir / "recipe.yaml", dump_yaml(recipe))
     processor = load_processor(recipe.model.path)
     build = local_components if recipe.run.mode == "local" else ray_components
     components = build(recipe)

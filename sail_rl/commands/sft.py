@@ -3,6 +3,10 @@
     sail-rl sft recipes/thinking_fusion_sft.yaml
     sail-rl sft recipes/longcot_sft.yaml train.max_steps=50 train.output_dir=runs/x
     sail-rl sft recipes/thinking_fusion_sft.yaml --resume        # continue from the newest checkpoint
+    sail-rl sft recipes/thinking_fusion_sft.yaml --overwrite     # start over in a folder holding a run
+
+train.output_dir is this run's (sail_rl/rundir.py): a folder holding another run, a model or
+other files is refused; --resume with a recipe that changes the run names the differing keys.
 
 Writes the final model (HF layout, LoRA merged) to train.output_dir, checkpoints to
 train.output_dir/checkpoint-STEP, metrics to log.jsonl, and, when format_eval.data_file is
@@ -16,13 +20,18 @@ import json
 from pathlib import Path
 
 from sail_rl.errors import ConfigError
+from sail_rl.rundir import add_output_flags, check_output_flags
+
+# keys a resumed run may change: where and how often it logs and saves, and what runs after training
+RESUME_IGNORED = ("train.output_dir", "train.logging_steps", "train.save_steps", "train.save_total_limit",
+                  "train.torch_num_threads", "bootstrap", "format_eval")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("recipe", help="YAML recipe (sections model, data, train, bootstrap, format_eval)")
     parser.add_argument("overrides", nargs="*", default=[], help="section.key=value overrides, e.g. train.max_steps=50")
     parser.add_argument("--print-config", action="store_true", help="print the resolved recipe and exit")
-    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in train.output_dir")
+    add_output_flags(parser, "train.output_dir")  # --resume, --allow-recipe-change, --overwrite
     parser.add_argument("--eval-only", action="store_true",
                         help="skip training: run format_eval on the model already in train.output_dir")
 
@@ -30,31 +39,54 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import time
 
-    from sail_rl.config import dump_yaml, load_recipe
+    from sail_rl.config import dump_yaml, load_recipe, to_dict
+    from sail_rl.rundir import atomic_write_text, claim_output_dir, lock_dir
     from sail_rl.sft.config import SFTRecipe
 
     recipe = load_recipe(SFTRecipe, args.recipe, list(args.overrides))
     if args.print_config:
         print(dump_yaml(recipe), end="")
         return 0
+    check_output_flags(args)
 
-    from sail_rl.sft.prepare import bootstrap
-    from sail_rl.sft.trainer import SFTTrainer
+    from sail_rl.sft.prepare import bootstrap, check_inputs
 
     start = time.perf_counter()
+    out = Path(recipe.train.output_dir)
     if args.eval_only:
         if not recipe.format_eval.data_file:
             raise ConfigError("--eval-only needs format_eval.data_file (a held-out MathVista-format file)")
+        if not (out / "config.json").is_file():
+            raise ConfigError(f"--eval-only: train.output_dir {out} holds no trained model; train it first")
+        check_inputs(recipe, train=False)
+        lock_dir(out)
         _format_eval(recipe)
         return 0
+    recipe.require_sources()
+    check_inputs(recipe)
+    claim_output_dir(out, "sft", to_dict(recipe), flag="train.output_dir", overwrite=args.overwrite, resume=args.resume,
+                     allow_recipe_change=args.allow_recipe_change, ignore_keys=RESUME_IGNORED,
+                     inputs=[recipe.model.path] + [s.path for s in recipe.data.sources])
     bootstrap(recipe)
+    from sail_rl.sft.trainer import SFTTrainer
+
     trainer = SFTTrainer(recipe)
-    summary = trainer.train(resume=args.resume)
+    try:
+        summary = trainer.train(resume=args.resume)
+    except OSError as exc:  # a full disk while logging: one line, and the checkpoints so far resume
+        import errno
+
+        from sail_rl.rundir import DiskSpaceError
+
+        if exc.errno != errno.ENOSPC:
+            raise
+        raise DiskSpaceError(f"no space left on the device while training into {out}; free space and "
+                             "continue with --resume") from None
     print(f"sft: saved the model to {summary['output_dir']} after {summary['steps']} steps ({summary['train_s']:.0f} s)")
     if recipe.format_eval.data_file:
         summary["format_eval"] = _format_eval(recipe)
     summary["wall_s"] = round(time.perf_counter() - start, 2)
-    (Path(recipe.train.output_dir) / "sft_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(out / "sft_summary.json", json.dumps(summary, indent=2) + "\n")
     return 0
 
 
@@ -71,7 +103,9 @@ def _format_eval(recipe) -> dict:
     model = load_model(recipe.train.output_dir, recipe.model.dtype).to(device)  # the saved (merged) model
     report = format_report(model, load_processor(recipe.train.output_dir), samples, cfg.modes, cfg.max_new_tokens, cfg.batch_size,
                            recipe.model.max_tiles)
-    (Path(recipe.train.output_dir) / "format_eval.json").write_text(json.dumps(report, indent=2) + "\n")
+    from sail_rl.rundir import atomic_write_text
+
+    atomic_write_text(Path(recipe.train.output_dir) / "format_eval.json", json.dumps(report, indent=2) + "\n")
     for mode in cfg.modes:
         r = report[mode]
         form = f"well-formed {r['well_formed']:.1%}" if mode == "think" else f"skipped think {r['skipped_think']:.1%}"

@@ -221,10 +221,14 @@ class RLLoop:
 
     def save(self) -> Path:
         state = {"sampler": self.sampler.state_dict(), "recipe_output_dir": str(self.run_dir)}
-        return save_checkpoint(
+        from sail_rl.rundir import make_readable
+
+        path = save_checkpoint(
             self.run_dir, self.step, self.trainer.state_dict(), state,
             save_model=self.trainer.save_pretrained, keep_last=self.recipe.run.keep_last_checkpoints,
         )
+        make_readable(path)  # safetensors writes 0600; a checkpoint is for the team to read
+        return path
 
     def resume(self) -> bool:
         path = latest_checkpoint(self.run_dir)

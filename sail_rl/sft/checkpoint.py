@@ -6,7 +6,8 @@
       log.jsonl                                                      one line of metrics per logging step
 
 A checkpoint is written to `checkpoint-STEP.tmp` and renamed when complete, so a crash
-leaves either the whole checkpoint or a `.tmp` that `latest_checkpoint` ignores. The final
+leaves either the whole checkpoint or a `.tmp` that `latest_checkpoint` ignores; free space
+is checked before (the size of the last checkpoint) and a failed write removes its `.tmp`. The final
 model goes to a temporary folder too and its files are moved into `output_dir` one by one
 (`os.replace`, atomic per file), `config.json` last: `load_model` never sees a
 config without its weights. With LoRA the saved weights are base + B @ A (merged), computed
@@ -15,6 +16,7 @@ without touching the live model, so training (and resume) stays bit-exact.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import torch
+
+from sail_rl.rundir import DiskSpaceError, check_free_space, make_readable, tree_bytes
 
 _CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
 TRAINER_STATE = "trainer_state.pt"
@@ -60,6 +64,25 @@ def save_model_files(model, processor, out_dir: Path) -> None:
     plain.save_pretrained(out_dir, state_dict=state)
     processor.save_pretrained(out_dir)
     processor.tokenizer.save_pretrained(out_dir)
+    make_readable(out_dir)  # safetensors leaves 0600 files; teammates on a shared machine must read them
+
+
+def estimated_bytes(model, trainer_state_bytes: int = 0) -> int:
+    """What one more model copy (+ trainer state) will take on disk: parameters and buffers as stored."""
+    tensors = list(model.parameters()) + list(model.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors) + trainer_state_bytes
+
+
+def _write_or_clean(tmp: Path, write, out_dir: Path) -> None:
+    """Run `write()` into `tmp`; on any failure remove `tmp` (a full disk must not stay full)."""
+    try:
+        write()
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise DiskSpaceError(f"no space left on the device while saving to {out_dir}; free space "
+                                 "(older checkpoints: train.save_total_limit) and resume with --resume") from None
+        raise
 
 
 def save_checkpoint(out_dir: Path, step: int, model, processor, trainer_state: dict[str, Any], keep_last: int) -> Path:
@@ -67,9 +90,17 @@ def save_checkpoint(out_dir: Path, step: int, model, processor, trainer_state: d
     final = out_dir / f"checkpoint-{step}"
     tmp = out_dir / f"checkpoint-{step}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
+    previous = latest_checkpoint(out_dir)
+    needed = tree_bytes(previous) if previous else estimated_bytes(model) * 3  # weights + two Adam moments
+    check_free_space(out_dir, needed, f"checkpoint {step}")
     tmp.mkdir(parents=True)
-    save_model_files(model, processor, tmp)
-    torch.save(trainer_state, tmp / TRAINER_STATE)
+
+    def write() -> None:
+        save_model_files(model, processor, tmp)
+        torch.save(trainer_state, tmp / TRAINER_STATE)
+        make_readable(tmp)
+
+    _write_or_clean(tmp, write, out_dir)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     for old in list_checkpoints(out_dir)[:-keep_last]:
@@ -81,10 +112,16 @@ def save_final(out_dir: Path, model, processor, extra_files: Optional[dict[str, 
     """The final model into `out_dir` itself, file by file, config.json last."""
     tmp = out_dir / ".final.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
+    check_free_space(out_dir, estimated_bytes(model), "the final model")
     tmp.mkdir(parents=True)
-    save_model_files(model, processor, tmp)
-    for name, text in (extra_files or {}).items():
-        (tmp / name).write_text(text)
+
+    def write() -> None:
+        save_model_files(model, processor, tmp)
+        for name, text in (extra_files or {}).items():
+            (tmp / name).write_text(text)
+        make_readable(tmp)
+
+    _write_or_clean(tmp, write, out_dir)
     files = sorted(p for p in tmp.iterdir() if p.is_file())
     for path in sorted(files, key=lambda p: p.name == "config.json"):
         os.replace(path, out_dir / path.name)

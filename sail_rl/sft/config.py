@@ -40,8 +40,8 @@ class SourceConfig:
     def validate(self) -> None:
         if not self.path:
             raise ConfigError("data.sources[].path is empty; give a .jsonl/.json/.parquet file")
-        if self.ratio < 0:
-            raise ConfigError(f"data.sources[].ratio must be >= 0, got {self.ratio}")
+        if not 0 <= self.ratio < float("inf"):
+            raise ConfigError(f"data.sources[].ratio must be a finite number >= 0, got {self.ratio}")
 
 
 @dataclass
@@ -71,8 +71,12 @@ class LoraSection:
     target_modules: list[str] = field(default_factory=lambda: list(LLM_LINEAR_LAYERS))
 
     def validate(self) -> None:
-        if self.r <= 0:
-            raise ConfigError(f"train.lora.r must be positive, got {self.r}")
+        if self.r <= 0 or self.alpha <= 0:
+            raise ConfigError(f"train.lora.r and train.lora.alpha must be positive, got {self.r}, {self.alpha}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"train.lora.dropout must be in [0, 1), got {self.dropout}")
+        if not self.target_modules:
+            raise ConfigError(f"train.lora.target_modules is empty; list LLM linear layers, e.g. {LLM_LINEAR_LAYERS}")
 
 
 @dataclass
@@ -128,20 +132,34 @@ class SFTTrainConfig:
 
 @dataclass
 class BootstrapConfig:
-    """Recipe section `bootstrap:`: create what is missing, for demos and the cold start.
+    """Recipe section `bootstrap:`: create what is missing, on purpose, at the paths named here.
 
-    If `model.path` has no model, write `model_preset` there (random init). If the first
-    data source file is missing, write a synthetic set of `synth_n` samples (+ `synth_eval_n`
-    held out in eval.jsonl) into its folder with `sail-rl data synth`'s generator.
+    A missing `model.path` is an error unless it is `bootstrap.model_path` (then
+    `model_preset` is written there, random init); a missing data file is an error unless
+    it lies in `bootstrap.synth_dir` (then `synth_n` samples + `synth_eval_n` held out in
+    eval.jsonl are written there with `sail-rl data synth`'s generator). So a typo in a
+    path is a one-line error, never a freshly invented model or data set.
     """
 
+    model_path: Optional[str] = None  # the one model folder this recipe may create
     model_preset: Optional[str] = None
     model_seed: int = 0
-    synth_n: int = 0  # 0: never generate data
+    synth_dir: Optional[str] = None  # the one data folder this recipe may create
+    synth_n: int = 0
     synth_eval_n: int = 0
     synth_seed: int = 0
     synth_families: list[str] = field(default_factory=list)  # empty: every family
     synth_difficulty: str = "mixed"  # 1, 2, 3, "1,2" or mixed
+
+    def validate(self) -> None:
+        if bool(self.model_path) != bool(self.model_preset):
+            raise ConfigError("bootstrap.model_path and bootstrap.model_preset go together (the folder to create "
+                              "and the preset to write there); set both or neither")
+        if bool(self.synth_dir) != (self.synth_n > 0):
+            raise ConfigError("bootstrap.synth_dir and bootstrap.synth_n > 0 go together (the folder to create and "
+                              "how many samples to write there); set both or neither")
+        if self.synth_n < 0 or self.synth_eval_n < 0:
+            raise ConfigError(f"bootstrap.synth_n and synth_eval_n must be >= 0, got {self.synth_n}, {self.synth_eval_n}")
 
 
 @dataclass
@@ -154,6 +172,13 @@ class FormatEvalConfig:
     modes: list[Literal["think", "direct"]] = field(default_factory=lambda: ["think", "direct"])
     max_new_tokens: int = 96
     batch_size: int = 25
+
+    def validate(self) -> None:
+        for name in ("samples_per_mode", "max_new_tokens", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"format_eval.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.modes:
+            raise ConfigError("format_eval.modes is empty; list think and/or direct, or unset format_eval.data_file")
 
 
 @dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, Sequence
@@ -77,6 +78,13 @@ def _load_conversations(path: Path, mode: Mode, image_root: Optional[str]) -> li
     return out
 
 
+def _last_assistant_text(example: SFTExample) -> str:
+    content = [m for m in example.messages if m.get("role") == "assistant"][-1].get("content", "")
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return str(content)
+
+
 class SourceData:
     """The examples of one `data.sources` entry, built lazily (images open on first use)."""
 
@@ -85,13 +93,32 @@ class SourceData:
 
         self.path, self.mode = Path(path), mode
         if not self.path.is_file():
-            raise DataError(f"data file not found: {self.path}; check data.sources[].path (or set bootstrap.synth_n)")
+            raise DataError(f"data file not found: {self.path}; check data.sources[].path (or set bootstrap.synth_dir)")
         if _is_conversation_file(self.path):
             self._examples: list[Optional[SFTExample]] = _load_conversations(self.path, mode, image_root)
             self._samples = None
+            targets = [_last_assistant_text(e) for e in self._examples if e.mode == "think"]
         else:
             self._samples = load_samples(self.path, image_root, check_images)
             self._examples = [None] * len(self._samples)
+            targets = [s.think_target for s in self._samples] if mode == "think" else []
+        if not self._examples:
+            raise DataError(f"{self.path}: no samples in this data source; add records or remove it from data.sources")
+        self._check_think_targets(targets)
+
+    def _check_think_targets(self, targets: list[Optional[str]]) -> None:
+        """At load, not mid-training: a think-mode source must have think targets that think."""
+        missing = sum(t is None for t in targets)
+        if missing:
+            raise DataError(f"{self.path}: {missing} of {len(targets)} samples have no think_target, but the source's "
+                            "mode is think; add think_target or use mode: direct")
+        unthinking = sum("<think>" not in t for t in targets)
+        if targets and unthinking == len(targets):
+            raise DataError(f"{self.path}: mode think, but none of its {len(targets)} targets has <think>...</think>; "
+                            "use mode: direct for direct answers, or fix the think targets")
+        if unthinking:
+            warnings.warn(f"{self.path}: {unthinking} of {len(targets)} think-mode targets have no <think> block; "
+                          "they teach answering without thinking", stacklevel=2)
 
     def __len__(self) -> int:
         return len(self._examples)

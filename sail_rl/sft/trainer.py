@@ -54,12 +54,40 @@ def masked_lm_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torc
 
 
 
+def check_lora_targets(model, prefix_pattern: str, targets: list[str]) -> None:
+    """Every `train.lora.target_modules` name must match a linear layer (PEFT ignores a wrong one
+    when another matches)."""
+    import re
+
+    names = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+    for target in targets:
+        if not any(re.fullmatch(prefix_pattern + re.escape(target), n) for n in names):
+            valid = sorted({n.rsplit(".", 1)[-1] for n in names if re.match(prefix_pattern, n)})
+            raise ConfigError(f"train.lora.target_modules: '{target}' is no linear layer of the LLM; valid: {', '.join(valid)}")
+
+
 def use_bf16(flag: Optional[bool]) -> bool:
     if flag is None:
         return torch.cuda.is_available()
     if flag and not torch.cuda.is_available():
         raise ConfigError("train.bf16=true needs a GPU; leave it null (auto) or false on a CPU")
     return flag
+
+
+def _truncate_log(path: Path, after_step: int) -> None:
+    """Drop log lines past `after_step` (and torn ones): the steps a resumed run will redo."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= after_step:
+                kept.append(line)
+        except (json.JSONDecodeError, AttributeError):
+            continue
+    from sail_rl.rundir import atomic_write_text
+
+    atomic_write_text(path, "".join(k + "\n" for k in kept))
 
 
 class SFTTrainer:
@@ -115,6 +143,7 @@ class SFTTrainer:
             model.language_model.requires_grad_(False)
             lora = self.cfg.lora
             pattern = r"language_model\..*\.(" + "|".join(lora.target_modules) + r")$"
+            check_lora_targets(model, r"language_model\..*\.", lora.target_modules)
             model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                                                      target_modules=pattern))
         return model.to(self.device).train()
@@ -199,6 +228,7 @@ class SFTTrainer:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         if resume:
             self.resume()
+        _truncate_log(self.output_dir / "log.jsonl", self.step)  # a resumed run logs its steps once
         self.log(f"sft: {self.total_steps} steps, epoch of {self.epoch_size} samples, batch "
                  f"{self.cfg.per_device_train_batch_size}x{self.cfg.gradient_accumulation_steps}, "
                  f"{'bf16' if self.bf16 else 'fp32'} on {self.device}, from step {self.step}")

@@ -152,7 +152,8 @@ def test_angle_answer_from_ray_geometry(dataset):
 
 def test_same_seed_gives_byte_identical_files(tmp_path):
     def digest(root: Path) -> dict[str, str]:
-        return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+        return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*"))
+                if p.is_file() and not p.name.startswith(".")}  # .sail-rl-run.json / .sail-rl.lock: who wrote it
 
     generate_dataset(tmp_path / "a", n=21, seed=5, eval_n=7)
     generate_dataset(tmp_path / "b", n=21, seed=5, eval_n=7)

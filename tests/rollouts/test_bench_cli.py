@@ -29,5 +29,5 @@ def test_bench_step_missing_module_is_not_available(monkeypatch):
 
 
 def test_bench_rollout_missing_model_is_one_line(capsys, tmp_path):
-    assert main(["bench", "rollout", "--model", str(tmp_path / "none")]) == 1
+    assert main(["bench", "rollout", "--model", str(tmp_path / "none")]) == 2  # a bad path: exit 2
     assert "init-model" in capsys.readouterr().err

@@ -37,7 +37,8 @@ def test_thinking_fusion_recipe_end_to_end(tmp_path):
     sources = f"data.sources=[{{path: {data}, mode: direct, ratio: 0.5}}, {{path: {data}, mode: think, ratio: 0.5}}]"
     result = _sft("recipes/thinking_fusion_sft.yaml", f"model.path={tmp_path / 'init'}", sources,
                   f"train.output_dir={tmp_path / 'out'}", "train.max_steps=6", "train.save_steps=3",
-                  "train.logging_steps=2", "bootstrap.synth_n=32", "bootstrap.synth_eval_n=4",
+                  "train.logging_steps=2", f"bootstrap.model_path={tmp_path / 'init'}", f"bootstrap.synth_dir={tmp_path / 'synth'}",
+                  "bootstrap.synth_n=32", "bootstrap.synth_eval_n=4",
                   f"format_eval.data_file={tmp_path / 'synth' / 'eval.jsonl'}", "format_eval.samples_per_mode=4",
                   "format_eval.max_new_tokens=8")
     assert result.returncode == 0, result.stderr[-2000:]
@@ -50,6 +51,10 @@ def test_thinking_fusion_recipe_end_to_end(tmp_path):
     resumed = _sft("recipes/thinking_fusion_sft.yaml", f"model.path={tmp_path / 'init'}", sources,
                    f"train.output_dir={out}", "train.max_steps=8", "train.save_steps=3", "format_eval.data_file=null",
                    "--resume")
+    assert resumed.returncode == 2 and "train.max_steps: 6 -> 8" in resumed.stderr  # a longer schedule is another run
+    resumed = _sft("recipes/thinking_fusion_sft.yaml", f"model.path={tmp_path / 'init'}", sources,
+                   f"train.output_dir={out}", "train.max_steps=8", "train.save_steps=3", "format_eval.data_file=null",
+                   "--resume", "--allow-recipe-change")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resumed from {out / 'checkpoint-3'} (step 3," in resumed.stdout  # the newest complete checkpoint
     assert json.loads((out / "log.jsonl").read_text().splitlines()[-1])["step"] == 8

@@ -124,10 +124,26 @@ def _write_split(out: Path, split: str, n: int, seed: int, size_px: int, levels:
     return jsonl, hashes, counts
 
 
+def estimate_bytes(n_total: int, size_px: int, levels: list[int], families: list[str]) -> int:
+    """Disk use of `n_total` samples: one PNG + one jsonl line each, measured on a sample of every family."""
+    per_sample = []
+    for i, family in enumerate(families):
+        rng = random.Random(f"estimate:{i}")
+        item = FAMILIES[family](rng, size_px, max(levels))
+        record = item_to_record(item, "train-000000", "images/train-000000.png", "train")
+        per_sample.append(len(_png_bytes(item)) + len(json.dumps(record)) + 1)
+    return int(n_total * sum(per_sample) / len(per_sample) * 1.2)  # 20% headroom: images vary
+
+
 def generate_dataset(out_dir: str | Path, n: int, seed: int = 0, size_px: int = 64, difficulty: str = "mixed",
-                     eval_n: int = 0, families: list[str] | None = None) -> dict[str, Any]:
+                     eval_n: int = 0, families: list[str] | None = None, overwrite: bool = False,
+                     max_bytes: int = 5 * 2**30) -> dict[str, Any]:
     """Write `n` training samples (and `eval_n` held-out ones) under `out_dir`; returns the
-    `info.json` content: arguments, files and per-family counts."""
+    `info.json` content: arguments, files and per-family counts.
+
+    Refused before writing: an estimated size over `max_bytes` or the free space, and an
+    `out_dir` holding anything but the same job's files (`overwrite` empties it first, so no
+    file of an earlier, different data set stays beside the new one)."""
     families = list(families or FAMILIES)
     unknown = [f for f in families if f not in FAMILIES]
     if unknown:
@@ -137,7 +153,15 @@ def generate_dataset(out_dir: str | Path, n: int, seed: int = 0, size_px: int = 
     if not 32 <= size_px <= 512:
         raise ConfigError(f"--size must be between 32 and 512 px, got {size_px}")
     levels = parse_difficulty(difficulty)
-    out = Path(out_dir)
+    from sail_rl.rundir import atomic_write_text, check_free_space, claim_output_dir, unlock_dir
+
+    needed = estimate_bytes(n + eval_n, size_px, levels, families)
+    if needed > max_bytes:
+        raise ConfigError(f"{n + eval_n} samples of {size_px}px would write about {needed / 2**30:.2f} GiB, over the "
+                          f"{max_bytes / 2**30:.2f} GiB limit; lower --n / --split-eval or raise --max-gib")
+    check_free_space(out_dir, needed, f"data synth ({n + eval_n} samples)")
+    job = {"n": n, "seed": seed, "size_px": size_px, "difficulty": levels, "eval_n": eval_n, "families": families}
+    out = claim_output_dir(out_dir, "data synth", job, flag="--out", overwrite=overwrite, same_job_reuse=True)
     (out / "images").mkdir(parents=True, exist_ok=True)
     train, train_hashes, train_counts = _write_split(out, "train", n, seed, size_px, levels, families, set())
     info: dict[str, Any] = {
@@ -153,5 +177,6 @@ def generate_dataset(out_dir: str | Path, n: int, seed: int = 0, size_px: int = 
         held, _, eval_counts = _write_split(out, "eval", eval_n, seed, size_px, levels, families, train_hashes)
         info["files"]["eval"] = held.name
         info["counts"]["eval"] = eval_counts
-    (out / "info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(out / "info.json", json.dumps(info, indent=2) + "\n")
+    unlock_dir(out)
     return info
