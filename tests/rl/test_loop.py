@@ -51,7 +51,7 @@ class FakeScorer:
     def submit(self, inputs):
         future = Future()
         totals = [1.0 if x.response == x.ground_truth else 0.0 for x in inputs]
-        future.set_result(ScoreResult(totals=totals, components={"accuracy": totals}, metrics={}))
+        future.set_result(ScoreResult(totals=totals, components={"accuracy": totals}))
         return future
 
 
