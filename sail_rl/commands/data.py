@@ -87,9 +87,13 @@ def _generate_results(args: argparse.Namespace, samples: list) -> list[dict[str,
     from eval import runner
     from eval.scoring import score
 
+    from sail_rl.rundir import check_model_folder
+
+    check_model_folder(args.model, "--model")
     cfg = runner.EvalConfig(model_path=args.model, data_files=[args.data], image_root=args.image_root, k_samples=args.k,
                             temperature=args.temperature, max_response_tokens=args.max_response_tokens,
-                            engine=args.engine, prompt_mode="think")
+                            engine=args.engine, prompt_mode="think",
+                            max_model_len=runner.model_max_len(args.model) or runner.EvalConfig.max_model_len)
     cfg.validate()
     responses = runner._generate(runner._make_engine(cfg), samples, cfg)
     return [r.to_dict() for r in score(samples, responses).records]
