@@ -3,6 +3,7 @@ recipe load as one line with exit code 2, in both run modes."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 from concurrent.futures import Future
 
@@ -167,8 +168,6 @@ def test_plugin_mistakes_exit_2_with_one_line_before_anything_starts(tmp_path, m
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
     assert err.startswith("sail-rl run: error: r.yaml:")
-    import re
-
     assert re.search(message, err), err
 
 
