@@ -165,7 +165,7 @@ def test_eval_checks_the_model_before_starting_an_engine(synth, tiny_dir, tmp_pa
 @pytest.mark.parametrize("content, message", [
     (None, "no metrics.jsonl"),
     ("", "is empty"),
-    ('{"step": 1, "reward/mean": 0.5}\nnot json\n{"step": 3}\n', "metrics.jsonl:2: not a JSON record"),
+    ('{"step": 1, "reward/mean": 0.5}\nnot json\n{"step": 3}\n', "metrics.jsonl:2 is not a JSON record"),
 ])
 def test_report_bad_metrics_are_one_line(tmp_path, capsys, content, message):
     if content is not None:

@@ -50,7 +50,6 @@ def plot_run(run_dir: str, out: str | None = None) -> str:
 
 def _read_records(run_dir: str) -> list[dict]:
     """metrics.jsonl's records; one-line errors for a missing folder or file, an empty file, a garbage line."""
-    import json
     from pathlib import Path
 
     from sail_rl.errors import ConfigError, DataError
@@ -61,11 +60,7 @@ def _read_records(run_dir: str) -> list[dict]:
         raise ConfigError(f"{run_dir} is not a folder; point at a run's output_dir (it holds metrics.jsonl)")
     if not path.is_file():
         raise DataError(f"no metrics.jsonl in {run_dir}; point at a run's output_dir")
-    try:
-        records = read_metrics(run_dir)
-    except json.JSONDecodeError as exc:
-        lineno = next(i for i, line in enumerate(path.read_text().splitlines(), 1) if line.strip() == exc.doc.strip())
-        raise DataError(f"{path}:{lineno}: not a JSON record ({exc.msg}); remove the line and rerun") from None
+    records = read_metrics(run_dir)  # a garbage line is a one-line DataError naming it
     if not records:
         raise DataError(f"{path} is empty: the run logged no step yet; report after its first step")
     bad = next((i for i, r in enumerate(records) if not isinstance(r, dict) or not isinstance(r.get("step"), int)), None)
