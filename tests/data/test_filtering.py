@@ -80,8 +80,12 @@ def test_cli_generates_results_with_the_engine(tmp_path, capsys, monkeypatch, ac
                     for r in requests for j in range(sampling.n)]
 
     monkeypatch.setattr(runner, "_make_engine", lambda cfg: Engine())
+    model = tmp_path / "m"  # the command checks that --model is a checkpoint before it starts an engine
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"")
     out = tmp_path / "o.jsonl"
-    assert main(["data", action, "--data", str(data), "--model", "m", "--k", "4", "--out", str(out)]) == 0
+    assert main(["data", action, "--data", str(data), "--model", str(model), "--k", "4", "--out", str(out)]) == 0
     if action == "filter":
         assert [s.pid for s in load_samples(out)] == ["1"]  # always-solved pid 0 dropped
     else:
