@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from sail_rl.errors import ConfigError, SailRLError
+from sail_rl.model.configuration import OLD_LAYOUT_HINT
 from sail_rl.model.image_processing import SailVLImageProcessor
 from sail_rl.model.presets import PRESETS, build_config
 from sail_rl.model.processing import IMG_CONTEXT, IMG_END, IMG_START, SailVLProcessor
@@ -84,6 +86,8 @@ def load_model(path: str | Path, dtype: str = "float32", attn_implementation: st
     path = Path(path)
     if not (path / "config.json").is_file():
         raise SailRLError(f"no model at {path} (config.json missing); create one with `sail-rl init-model --preset tiny --out {path}`")
+    if "select_layer" in json.loads((path / "config.json").read_text()):
+        raise SailRLError(f"{path}: {OLD_LAYOUT_HINT}")
     kwargs = {"dtype": getattr(torch, dtype)}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
