@@ -1,4 +1,4 @@
-"""`sail-rl convert-checkpoint SRC DST`: a released SAIL-VL2 checkpoint -> sail-rl's layout."""
+"""`sail-rl convert-checkpoint SRC DST`: a released SAIL-VL2 or an old sail-rl checkpoint -> sail-rl's layout."""
 
 from __future__ import annotations
 
@@ -6,13 +6,19 @@ import argparse
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("src", help="released SAIL-VL2 checkpoint folder (config.json, *.safetensors, tokenizer)")
+    parser.add_argument("src", help="released SAIL-VL2 checkpoint folder (config.json, *.safetensors, tokenizer), "
+                                    "or a sail-rl checkpoint in the old layout")
     parser.add_argument("dst", help="output folder")
+    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
+                        help="cast every floating tensor; default: keep each tensor's own dtype")
 
 
 def run(args: argparse.Namespace) -> int:
     from sail_rl.model.convert import convert_checkpoint
 
-    out = convert_checkpoint(args.src, args.dst)
-    print(f"converted {args.src} -> {out}; load it with AutoModelForImageTextToText.from_pretrained('{out}')")
+    report = convert_checkpoint(args.src, args.dst, dtype=args.dtype)
+    print(f"converted {report['source']} checkpoint {args.src} -> {report['dst']}; "
+          f"{len(report['dropped'])} vision tensors past the selected layer dropped, "
+          f"{len(report['zero_filled'])} absent biases zero-filled; "
+          f"load it with AutoModelForImageTextToText.from_pretrained('{report['dst']}')")
     return 0
