@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import torch
 from transformers import BatchFeature
-from transformers.processing_utils import ProcessorMixin
+from transformers.processing_utils import MultiModalData, ProcessorMixin
+
+from sail_rl.model.image_processing import best_grid
 
 IMAGE_PLACEHOLDER = "<image>"
 IMG_START, IMG_END, IMG_CONTEXT = "<img>", "</img>", "<IMG_CONTEXT>"
@@ -138,6 +140,21 @@ class SailVLProcessor(ProcessorMixin):
         data["image_tiles_per_sample"] = torch.tensor(tiles_per_sample, dtype=torch.long)
         data["num_tiles"] = all_tiles
         return BatchFeature(data)
+
+    def num_tiles(self, height: int, width: int, max_tiles: int | None = None) -> int:
+        """Tiles an image of this size becomes (its grid, + the thumbnail when there is more than one)."""
+        ip = self.image_processor
+        cols, rows = best_grid(width, height, ip.image_size, ip.min_tiles, ip.max_tiles if max_tiles is None else max_tiles)
+        return cols * rows + (1 if ip.use_thumbnail and cols * rows > 1 else 0)
+
+    def _get_num_multimodal_tokens(self, image_sizes=None, **kwargs) -> MultiModalData:
+        """InternVL's convention: per image (height, width), its tiles (`num_image_patches`) and the
+        tokens of its slot, `<img>` + 256 x tiles `<IMG_CONTEXT>` + `</img>` (`num_image_tokens`)."""
+        data = {}
+        if image_sizes is not None:
+            tiles = [self.num_tiles(int(h), int(w), kwargs.get("max_tiles")) for h, w in image_sizes]
+            data = {"num_image_tokens": [2 + self.tokens_per_tile * t for t in tiles], "num_image_patches": tiles}
+        return MultiModalData(**data)
 
     def batch_decode(self, *args, **kwargs):
         return self.tokenizer.batch_decode(*args, **kwargs)
