@@ -115,7 +115,7 @@ class SFTTrainer:
             model.model.language_model.requires_grad_(False)
             model.lm_head.requires_grad_(False)
             lora = self.cfg.lora
-            pattern = r"language_model\..*\.(" + "|".join(lora.target_modules) + r")$"
+            pattern = r".*\.language_model\..*\.(" + "|".join(lora.target_modules) + r")$"  # the text model only
             model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                                                      target_modules=pattern))
         return model.to(self.device).train()
