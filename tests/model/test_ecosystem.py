@@ -13,7 +13,6 @@ from sail_rl.model.builder import load_model, load_processor
 def _batch(processor, color=(200, 30, 30)):
     text = processor.apply_chat_template([{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Colour?"}]}])
     batch = processor([text + "red<|im_end|>"], images=[[Image.new("RGB", (128, 64), color)]])
-    batch.pop("num_tiles")
     return batch
 
 
@@ -64,3 +63,30 @@ def test_peft_lora_with_standard_names_trains_and_merges(tiny_dir):
         assert type(merged) is SailVLForConditionalGeneration
         assert not any("lora_" in n for n, _ in merged.named_parameters())
         torch.testing.assert_close(merged(**processor_batch).logits, adapter_logits, atol=1e-5, rtol=1e-5)
+
+
+def test_trl_grpo_trainer_steps_on_image_prompts(tiny_dir, tmp_path):
+    """TRL's GRPOTrainer, VLM path (processor as processing_class, images in the prompts): one step
+    generates, scores and changes the weights."""
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    model, processor = load_model(tiny_dir), load_processor(tiny_dir)
+    colours = [(220, 20, 20), (20, 20, 220), (20, 200, 20), (240, 240, 240)]
+    prompt = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Colour?"}]}]
+    # one wide image (2 tiles + thumbnail): TRL must keep each image's tiles together
+    data = Dataset.from_list([{"prompt": prompt, "image": Image.new("RGB", (128 if i == 0 else 64, 64), c)} for i, c in enumerate(colours)])
+
+    def reward_length(completions, **kwargs):
+        return [float(len(c[0]["content"])) for c in completions]
+
+    args = GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=2, max_completion_length=6,
+                      max_steps=1, learning_rate=1e-2, report_to="none", use_cpu=True, bf16=False,
+                      gradient_checkpointing=False, logging_steps=1, save_strategy="no", seed=0)
+    trainer = GRPOTrainer(model=model, reward_funcs=reward_length, args=args, train_dataset=data, processing_class=processor)
+    before = {k: v.clone() for k, v in model.named_parameters()}
+    trainer.train()
+    changed = {k for k, v in model.named_parameters() if not torch.equal(v, before[k])}
+    assert any(k.startswith("model.language_model.") for k in changed)
+    assert any(k.startswith("model.multi_modal_projector.") for k in changed)  # the image path carried gradients
+    assert trainer.state.global_step == 1

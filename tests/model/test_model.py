@@ -23,7 +23,7 @@ def _msgs(n_images: int, text: str = "How many circles?"):
 
 def _batch(processor, convs, images, **kw):
     texts = [processor.apply_chat_template(c, thinking=True) + "<think>count</think> \\boxed{3}<|im_end|>" for c in convs]
-    batch = processor(texts, images=images, **kw)
+    batch = processor(texts, images=images, return_tile_counts=True, **kw)
     batch.pop("num_tiles")
     return batch
 
@@ -108,7 +108,6 @@ def test_truncated_prompt_trips_guard(tiny):
     model, processor = tiny
     text = processor.apply_chat_template(_msgs(1))
     batch = processor([text], images=[[_image(128, 128)]], truncation=True, max_length=30)
-    batch.pop("num_tiles")
     with pytest.raises(ImageTokenMismatchError, match="sample 0"):
         model(**batch)
 
@@ -160,7 +159,7 @@ def test_real_presets_parameter_counts(name, billions):
 def test_processor_expands_image_slots(tiny):
     _, processor = tiny
     text = processor.apply_chat_template(_msgs(2))
-    batch = processor([text], images=[[_image(), _image(128, 64)]])
+    batch = processor([text], images=[[_image(), _image(128, 64)]], return_tile_counts=True)
     ids = batch["input_ids"][0].tolist()
     tok = processor.tokenizer
     assert ids.count(tok.convert_tokens_to_ids("<img>")) == 2
@@ -175,7 +174,7 @@ def test_processor_counts_multimodal_tokens_as_it_expands(tiny):
     _, processor = tiny
     sizes = [(64, 64), (64, 128), (300, 90)]  # (height, width)
     counts = processor._get_num_multimodal_tokens(image_sizes=sizes)
-    batch = processor([processor.apply_chat_template(_msgs(3))], images=[[_image(w, h) for h, w in sizes]])
+    batch = processor([processor.apply_chat_template(_msgs(3))], images=[[_image(w, h) for h, w in sizes]], return_tile_counts=True)
     assert counts.num_image_patches == batch["num_tiles"] == [1, 3, 4]
     ids = batch["input_ids"][0].tolist()
     tok = processor.tokenizer
