@@ -30,6 +30,15 @@ class ModelConfig:
             raise ConfigError(f"model.dtype must be float32, bfloat16 or float16, got '{self.dtype}'")
 
 
+def name_image_tokens(tokenizer) -> None:
+    """Name the image tokens on the tokenizer as InternVL's processors read them
+    (`tokenizer.start_image_token`, `context_image_token`, `end_image_token`, and their `_id`s);
+    saved in tokenizer_config.json. The same call transformers makes for `extra_special_tokens={...}`."""
+    tokenizer._set_model_specific_special_tokens(
+        {"start_image_token": IMG_START, "context_image_token": IMG_CONTEXT, "end_image_token": IMG_END}
+    )
+
+
 def token_ids(tokenizer) -> dict[str, int]:
     ids = {
         "image_token_id": tokenizer.convert_tokens_to_ids(IMG_CONTEXT),
@@ -66,6 +75,7 @@ def init_model(preset: str, out_dir: str | Path, tokenizer_path: str | None = No
     else:
         raise ConfigError(f"preset '{preset}' uses Qwen's tokenizer: pass --tokenizer DIR (a local Qwen3 tokenizer folder)")
     ids = token_ids(tokenizer)
+    name_image_tokens(tokenizer)
     config = build_config(preset, vocab_size=len(tokenizer), token_ids=ids)
     torch.manual_seed(seed)
     model = SailVLForConditionalGeneration(config)

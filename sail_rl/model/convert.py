@@ -219,7 +219,7 @@ def convert_checkpoint(src: str | Path, dst: str | Path, dtype: str | None = Non
     """
     from transformers import AutoTokenizer
 
-    from sail_rl.model.builder import token_ids
+    from sail_rl.model.builder import name_image_tokens, token_ids
     from sail_rl.model.image_processing import SailVLImageProcessor
     from sail_rl.model.processing import SailVLProcessor
 
@@ -246,6 +246,7 @@ def convert_checkpoint(src: str | Path, dst: str | Path, dtype: str | None = Non
             max_tiles=max_tiles, use_thumbnail=cfg.get("use_thumbnail", True),
         )
         processor = SailVLProcessor(image_processor, tokenizer, tokens_per_tile=config.image_tokens_per_tile)
+    name_image_tokens(tokenizer)
     dst.mkdir(parents=True, exist_ok=True)
     zero_filled = write_checkpoint(config, state, dst, dtype)
     processor.save_pretrained(dst)

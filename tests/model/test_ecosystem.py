@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from PIL import Image
 
@@ -55,7 +56,7 @@ def test_peft_lora_with_standard_names_trains_and_merges(tiny_dir):
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[-1] < losses[0]
     with torch.no_grad():
         adapter_logits = peft_model(**processor_batch).logits
@@ -65,6 +66,7 @@ def test_peft_lora_with_standard_names_trains_and_merges(tiny_dir):
         torch.testing.assert_close(merged(**processor_batch).logits, adapter_logits, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.slow  # ~50 s on 2 CPU cores: generation + a GRPO update
 def test_trl_grpo_trainer_steps_on_image_prompts(tiny_dir, tmp_path):
     """TRL's GRPOTrainer, VLM path (processor as processing_class, images in the prompts): one step
     generates, scores and changes the weights."""

@@ -169,6 +169,15 @@ def test_processor_expands_image_slots(tiny):
         processor([text], images=[[_image()]])
 
 
+def test_tokenizer_names_the_image_tokens(tiny):
+    """InternVL's processors read the image tokens by name from the tokenizer."""
+    model, processor = tiny
+    tok = processor.tokenizer
+    assert (tok.start_image_token, tok.context_image_token, tok.end_image_token) == ("<img>", "<IMG_CONTEXT>", "</img>")
+    assert (tok.start_image_token_id, tok.context_image_token_id, tok.end_image_token_id) == (
+        model.config.image_start_token_id, model.config.image_token_id, model.config.image_end_token_id)
+
+
 def test_processor_counts_multimodal_tokens_as_it_expands(tiny):
     """`_get_num_multimodal_tokens` (InternVL's convention, what vLLM asks) agrees with the slots written."""
     _, processor = tiny
