@@ -49,7 +49,7 @@ PRESETS: dict[str, Preset] = {
         text=dict(hidden_size=128, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
                   head_dim=32, max_position_embeddings=2048, tie_word_embeddings=True),
         image_size=64, max_tiles=4, tiny_tokenizer=True,
-        notes="~1.3M parameters; 64 px tiles of 8 px patches -> 16 tokens per tile",
+        notes="1.39M parameters; 64 px tiles of 8 px patches -> 16 tokens per tile",
     ),
     "tiny-moe": Preset(
         vision=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=5, num_attention_heads=4, image_size=64, patch_size=8),
