@@ -38,6 +38,7 @@ def test_auto_model_from_saved_config_builds_the_base_model(tiny, tmp_path):
     torch.testing.assert_close(model.lm_head(hidden), logits)
 
 
+@pytest.mark.slow  # ~25 s on 2 shared cores (5 training steps); tests/rollouts/test_weight_sync.py merges LoRA in the fast set
 def test_peft_lora_with_standard_names_trains_and_merges(tiny_dir):
     from peft import LoraConfig, get_peft_model
 
