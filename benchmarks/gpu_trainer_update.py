@@ -51,12 +51,12 @@ def bench_bare(model_dir: str, batch: int, seq: int, steps: int) -> tuple[float,
 
     model = load_model(model_dir, dtype="bfloat16").cuda().train()
     model.gradient_checkpointing_enable()
-    model.vision_model.requires_grad_(False)
+    model.model.vision_tower.requires_grad_(False)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-6, fused=True)
     ids = torch.randint(0, 150000, (batch, seq), device="cuda")
 
     def step():
-        out = model.language_model(input_ids=ids, labels=ids, use_cache=False)
+        out = model(input_ids=ids, labels=ids, use_cache=False)  # text only: the vision tower does not run
         out.loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)

@@ -103,7 +103,7 @@ def prepare_prompts(
         rid = req.request_id or f"#{i}"
         text = processor.apply_chat_template(req.messages, thinking=req.thinking)
         try:
-            feats = processor([text], images=[list(req.images)] if req.images else None, padding=False)
+            feats = processor([text], images=[list(req.images)] if req.images else None, padding=False, return_tile_counts=True)
         except (ValueError, OSError) as exc:
             raise DataError(f"request {rid}: cannot build the prompt ({exc})") from None
         ids = feats["input_ids"][0].tolist()

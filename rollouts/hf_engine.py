@@ -40,9 +40,9 @@ class HFEngine:
         if not prepared:
             return []
         start = time.perf_counter()
-        # transformers' greedy search refuses num_return_sequences > 1: repeat the prompts instead
-        copies = sampling.n if sampling.temperature == 0 else 1
-        rows = [p for p in prepared for _ in range(copies)]
+        # Repeat the prompts rather than num_return_sequences: greedy search refuses the latter, and
+        # generate's expansion repeats each row of pixel_values [tiles, ...], which splits an image's tiles.
+        rows = [p for p in prepared for _ in range(sampling.n)]
         width = max(len(p.prompt_token_ids) for p in rows)
         ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
@@ -56,7 +56,7 @@ class HFEngine:
         out = self.model.generate(
             input_ids=ids, attention_mask=mask, pixel_values=torch.cat(pixels) if pixels else None,
             image_tiles_per_sample=torch.tensor([p.num_image_tiles for p in rows]),
-            num_return_sequences=sampling.n // copies, **self._generate_kwargs(sampling),
+            **self._generate_kwargs(sampling),
         )
         elapsed = time.perf_counter() - start
         return self._to_rollouts(prepared, out, sampling, {"generate_s": elapsed})
@@ -75,7 +75,7 @@ class HFEngine:
         return kwargs
 
     def _to_rollouts(self, prepared, out, sampling: SamplingConfig, timings: dict) -> list[Rollout]:
-        sequences = out.sequences  # [prompts * n, new_tokens]: only new tokens (inputs_embeds generation)
+        sequences = out.sequences  # [prompts * n, prompt + new tokens]: the new ones are the last `steps`
         steps = len(out.scores)
         sequences = sequences[:, -steps:] if steps else sequences[:, :0]
         logprobs = torch.stack(

@@ -50,8 +50,8 @@ class VLLMEngine:
         text_dir = self.work_dir / "text_model"
         model.save_text_model(str(text_dir), self.tokenizer)
         # keep the vision side; the decoder layers and head live in vLLM
-        model.language_model.model.layers = nn.ModuleList()
-        model.language_model.lm_head = nn.Identity()
+        model.model.language_model.layers = nn.ModuleList()
+        model.lm_head = nn.Identity()
         self.embedder = model.requires_grad_(False)
         self.banned = banned_token_ids(self.tokenizer)
         vocab = min(len(self.tokenizer), model.config.text_config.vocab_size)

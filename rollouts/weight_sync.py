@@ -2,8 +2,9 @@
 
 A SAIL-VL state dict has three parts; each goes where the rollout worker runs it:
 
-    language_model.*        -> vLLM's Qwen3 model (prefix stripped: `model.layers.0...`, `lm_head.weight`)
-    vision_model.*, projector.*, language_model.model.embed_tokens.weight
+    model.language_model.*, lm_head.weight
+                            -> vLLM's Qwen3 model (`model.layers.0...`, `lm_head.weight`)
+    model.vision_tower.*, model.multi_modal_projector.*, model.language_model.embed_tokens.weight
                             -> the worker's torch copy that builds `prompt_embeds` for image prompts
 
 vLLM 0.32's `reload_weights` (model_executor/model_loader/reload/inplace.py) loads layer by
@@ -35,8 +36,9 @@ from torch import nn
 
 from sail_rl.errors import SailRLError
 
-TEXT_PREFIX = "language_model."
-EMBED_NAME = "language_model.model.embed_tokens.weight"
+TEXT_PREFIX = "model.language_model."  # -> "model." in the Qwen3ForCausalLM vLLM serves
+HEAD_NAME = "lm_head.weight"
+EMBED_NAME = "model.language_model.embed_tokens.weight"
 NamedTensors = Iterable[tuple[str, torch.Tensor]]
 
 
@@ -102,7 +104,9 @@ def route_weights(items: NamedTensors, vision_module: nn.Module | None) -> Itera
                 raise SailRLError(f"weight sync: {name} has shape {tuple(tensor.shape)}, the rollout model expects {tuple(target.shape)}")
             target.copy_(tensor.detach())
         if name.startswith(TEXT_PREFIX):
-            yield name[len(TEXT_PREFIX):], tensor
+            yield "model." + name[len(TEXT_PREFIX):], tensor
+        elif name == HEAD_NAME:
+            yield name, tensor
 
 
 def layer_of(name: str) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from sail_rl.errors import ConfigError, SailRLError
+from sail_rl.model.configuration import OLD_LAYOUT_HINT
 from sail_rl.model.image_processing import SailVLImageProcessor
 from sail_rl.model.presets import PRESETS, build_config
 from sail_rl.model.processing import IMG_CONTEXT, IMG_END, IMG_START, SailVLProcessor
@@ -26,6 +28,15 @@ class ModelConfig:
     def validate(self) -> None:
         if self.dtype not in ("float32", "bfloat16", "float16"):
             raise ConfigError(f"model.dtype must be float32, bfloat16 or float16, got '{self.dtype}'")
+
+
+def name_image_tokens(tokenizer) -> None:
+    """Name the image tokens on the tokenizer as InternVL's processors read them
+    (`tokenizer.start_image_token`, `context_image_token`, `end_image_token`, and their `_id`s);
+    saved in tokenizer_config.json. The same call transformers makes for `extra_special_tokens={...}`."""
+    tokenizer._set_model_specific_special_tokens(
+        {"start_image_token": IMG_START, "context_image_token": IMG_CONTEXT, "end_image_token": IMG_END}
+    )
 
 
 def token_ids(tokenizer) -> dict[str, int]:
@@ -64,6 +75,7 @@ def init_model(preset: str, out_dir: str | Path, tokenizer_path: str | None = No
     else:
         raise ConfigError(f"preset '{preset}' uses Qwen's tokenizer: pass --tokenizer DIR (a local Qwen3 tokenizer folder)")
     ids = token_ids(tokenizer)
+    name_image_tokens(tokenizer)
     config = build_config(preset, vocab_size=len(tokenizer), token_ids=ids)
     torch.manual_seed(seed)
     model = SailVLForConditionalGeneration(config)
@@ -84,6 +96,8 @@ def load_model(path: str | Path, dtype: str = "float32", attn_implementation: st
     path = Path(path)
     if not (path / "config.json").is_file():
         raise SailRLError(f"no model at {path} (config.json missing); create one with `sail-rl init-model --preset tiny --out {path}`")
+    if "select_layer" in json.loads((path / "config.json").read_text()):
+        raise SailRLError(f"{path}: {OLD_LAYOUT_HINT}")
     kwargs = {"dtype": getattr(torch, dtype)}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation

@@ -142,16 +142,19 @@ class SailVLImageProcessor(BaseImageProcessor):
         array = (array - np.asarray(self.image_mean, np.float32)) / np.asarray(self.image_std, np.float32)
         return torch.from_numpy(array.transpose(2, 0, 1).copy())
 
-    def preprocess(self, images, max_tiles: int | None = None, **kwargs) -> BatchFeature:
+    def preprocess(self, images, max_tiles: int | None = None, crop_to_patches: bool = True, **kwargs) -> BatchFeature:
+        """Images (or per-sample lists of images) -> pixel_values [tiles, 3, S, S], and the tiles of each
+        image as `num_tiles` (list) and `num_patches` (tensor, InternVL's name). crop_to_patches=False: one tile."""
         images = images if isinstance(images, (list, tuple)) else [images]
-        max_tiles = self.max_tiles if max_tiles is None else max_tiles
+        images = [img for item in images for img in (item if isinstance(item, (list, tuple)) else [item])]
+        max_tiles = 1 if not crop_to_patches else self.max_tiles if max_tiles is None else max_tiles
         tensors, num_tiles = [], []
         for i, image in enumerate(images):
             tiles = tile_image(load_image(image, f"image {i}"), self.image_size, self.min_tiles, max_tiles, self.use_thumbnail)
             tensors.extend(self.to_tensor(t) for t in tiles)
             num_tiles.append(len(tiles))
         pixel_values = torch.stack(tensors) if tensors else torch.zeros(0, 3, self.image_size, self.image_size)
-        return BatchFeature({"pixel_values": pixel_values, "num_tiles": num_tiles})
+        return BatchFeature({"pixel_values": pixel_values, "num_tiles": num_tiles, "num_patches": torch.tensor(num_tiles)})
 
     def __call__(self, images, **kwargs) -> BatchFeature:
         return self.preprocess(images, **kwargs)

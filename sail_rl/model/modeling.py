@@ -1,117 +1,85 @@
-"""SAIL-VL assembled from transformers parts.
+"""SAIL-VL on transformers' InternVL classes: the standard VLM layout.
 
-    pixel_values [tiles, 3, S, S]
-      -> Aimv2VisionModel, hidden state of layer `select_layer`   [tiles, (S/p)^2, Dv]
-      -> 2x2 pixel shuffle (downsample_ratio 0.5)                 [tiles, (S/2p)^2, 4*Dv]
-      -> projector: LayerNorm -> Linear -> GELU -> Linear         [tiles, (S/2p)^2, Dt]
-      -> written over the <IMG_CONTEXT> rows of the text embeddings
-      -> Qwen3 / Qwen3-MoE causal LM (`language_model`, a plain AutoModelForCausalLM)
+    model.vision_tower           Aimv2VisionModel                     pixel_values [tiles, 3, S, S]
+    model.multi_modal_projector  LayerNorm -> Linear -> GELU -> Linear  after InternVL's 2x2 pixel shuffle
+    model.language_model         Qwen3Model / Qwen3MoeModel (no head)
+    lm_head                      Linear (tied to the embeddings where the text config ties)
 
-`language_model` is a complete causal LM with its own head, so it can be saved on its own
-and served by vLLM (`save_text_model`), while the rollout worker runs the vision side.
+transformers does the rest: feature selection (`vision_feature_layer`), pixel shuffle, the
+projector, writing image features over the <IMG_CONTEXT> rows, the loss and `generate`.
+What is added here: AIMv2's output made contiguous for InternVL's pixel shuffle, a per-sample
+image-token check with a fix in its message, the MoE load-balancing loss (InternVL's output
+drops the router logits), and `save_text_model` for the vLLM route (the text model served alone).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import AutoModelForCausalLM, GenerationMixin, PreTrainedModel
-from transformers import initialization as init
-from transformers.activations import ACT2FN
+from transformers import AutoModelForCausalLM, InternVLForConditionalGeneration, InternVLModel
+from transformers.models.internvl.modeling_internvl import InternVLPreTrainedModel
 
 from sail_rl.errors import ImageTokenMismatchError
 from sail_rl.model.configuration import SailVLConfig
 
-
-def pixel_shuffle(features: torch.Tensor, ratio: float) -> torch.Tensor:
-    """Merge each (1/ratio x 1/ratio) block of patches into one token (InternVL's pixel shuffle).
-
-    features: [tiles, h, w, c] -> [tiles, h*ratio, w*ratio, c/ratio^2]
-    """
-    n, h, w, c = features.shape
-    x = features.reshape(n, h, int(w * ratio), int(c / ratio))
-    x = x.permute(0, 2, 1, 3).contiguous()
-    x = x.reshape(n, int(w * ratio), int(h * ratio), int(c / (ratio * ratio)))
-    return x.permute(0, 2, 1, 3).contiguous()
+_NO_SPLIT = ["Aimv2EncoderLayer", "Qwen3DecoderLayer", "Qwen3MoeDecoderLayer"]
 
 
-class SailVLProjector(nn.Module):
-    """LayerNorm -> Linear -> GELU -> Linear, from shuffled vision features to text width."""
+class SailVLModel(InternVLModel):
+    """InternVL's base model (vision tower, projector, text model without head) for SAIL-VL."""
 
-    def __init__(self, config: SailVLConfig):
-        super().__init__()
-        in_dim = config.vision_config.hidden_size * int(round(1 / config.downsample_ratio)) ** 2
-        out_dim = config.text_config.hidden_size
-        self.norm = nn.LayerNorm(in_dim)
-        self.fc1 = nn.Linear(in_dim, out_dim)
-        self.act = ACT2FN[config.projector_hidden_act]
-        self.fc2 = nn.Linear(out_dim, out_dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(self.norm(x))))
-
-
-class SailVLPreTrainedModel(PreTrainedModel):
     config: SailVLConfig
     config_class = SailVLConfig
-    base_model_prefix = ""
     input_modalities = ("image", "text")
-    supports_gradient_checkpointing = True
-    _supports_sdpa = True
-    _supports_flash_attn = True
-    _skip_keys_device_placement = ["past_key_values"]
-    _no_split_modules = ["Aimv2EncoderLayer", "Qwen3DecoderLayer", "Qwen3MoeDecoderLayer"]
+    _no_split_modules = _NO_SPLIT
 
-    def _init_weights(self, module):
-        # transformers dispatches each tower (a PreTrainedModel) to its own init; only the projector is ours.
-        if isinstance(module, nn.Linear):
-            init.normal_(module.weight, std=self.config.text_config.initializer_range)
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            init.ones_(module.weight)
-            init.zeros_(module.bias)
+    def pixel_shuffle(self, vision_features: torch.Tensor, scale_factor: float = 0.5) -> torch.Tensor:
+        # AIMv2's hidden states are not contiguous; InternVL's pixel shuffle reshapes with `.view`.
+        return super().pixel_shuffle(vision_features.contiguous(), scale_factor)
 
 
-class SailVLForConditionalGeneration(SailVLPreTrainedModel, GenerationMixin):
+class SailVLForConditionalGeneration(InternVLForConditionalGeneration):
+    config: SailVLConfig
+    config_class = SailVLConfig
+    input_modalities = ("image", "text")
+    _no_split_modules = _NO_SPLIT
+
     def __init__(self, config: SailVLConfig):
-        super().__init__(config)
-        from transformers import Aimv2VisionModel
-
-        self.vision_model = Aimv2VisionModel(config.vision_config)
-        # Layers after `select_layer` never feed the adapter: drop them (as SAIL-ViT does:
-        # AIMv2-Huge's 24 layers, -4 -> 21 kept, ~600M parameters). Saves memory and leaves
-        # no parameter without a gradient for data-parallel training.
-        self.vision_model.encoder.layers = self.vision_model.encoder.layers[: config.vision_layers_used]
-        self.projector = SailVLProjector(config)
-        self.language_model = AutoModelForCausalLM.from_config(config.text_config)
+        InternVLPreTrainedModel.__init__(self, config)  # InternVL's own __init__ would build an InternVLModel
+        self.model = SailVLModel(config)
+        self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
         self.post_init()
 
-    # ------------------------------------------------------------------ embeddings
-
-    def get_input_embeddings(self) -> nn.Module:
-        return self.language_model.get_input_embeddings()
-
-    def set_input_embeddings(self, value: nn.Module) -> None:
-        self.language_model.set_input_embeddings(value)
-
-    def get_output_embeddings(self) -> nn.Module:
-        return self.language_model.get_output_embeddings()
-
-    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """pixel_values [tiles, 3, S, S] -> image features [tiles, tokens_per_tile, text_hidden].
-
-        Equals hidden_states[select_layer] of the full AIMv2 tower (the kept layers, no final norm).
-        """
-        vision = self.vision_model
-        hidden = vision.embeddings(pixel_values.to(vision.embeddings.patch_embed.weight.dtype))
-        for layer in vision.encoder.layers:
-            hidden = layer(hidden, None)
-        tiles, patches, dim = hidden.shape
-        side = int(patches**0.5)
-        hidden = pixel_shuffle(hidden.reshape(tiles, side, side, dim), self.config.downsample_ratio)
-        hidden = hidden.reshape(tiles, -1, hidden.shape[-1])
-        return self.projector(hidden)
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        image_tiles_per_sample: torch.Tensor | list[int] | None = None,
+        output_router_logits: bool | None = None,
+        **kwargs,
+    ):
+        """InternVL's forward. `image_tiles_per_sample` [batch] (optional) names the sample in a
+        token-count error; `output_router_logits=True` (MoE) adds `aux_loss` to the output."""
+        if pixel_values is not None and pixel_values.shape[0] == 0:
+            pixel_values = None
+        if input_ids is not None:  # decoding steps carry no pixels and no image tokens
+            check_image_tokens(
+                (input_ids == self.config.image_token_id).sum(dim=-1).tolist(),
+                None if pixel_values is None else image_tiles_per_sample,
+                0 if pixel_values is None else pixel_values.shape[0], self.config.image_tokens_per_tile,
+            )
+        if not output_router_logits:
+            return super().forward(input_ids=input_ids, pixel_values=pixel_values, **kwargs)
+        router_logits = []
+        hook = self.model.language_model.register_forward_hook(lambda _m, _a, out: router_logits.append(out.router_logits))
+        try:
+            out = super().forward(input_ids=input_ids, pixel_values=pixel_values, output_router_logits=True, **kwargs)
+        finally:
+            hook.remove()
+        out.aux_loss = moe_aux_loss(self.config.text_config, router_logits[-1], kwargs.get("attention_mask"))
+        if out.loss is not None:  # as Qwen3MoeForCausalLM does with labels
+            out.loss = out.loss + self.config.text_config.router_aux_loss_coef * out.aux_loss.to(out.loss.device)
+        return out
 
     def embed_inputs(
         self,
@@ -119,67 +87,35 @@ class SailVLForConditionalGeneration(SailVLPreTrainedModel, GenerationMixin):
         pixel_values: torch.Tensor | None = None,
         image_tiles_per_sample: torch.Tensor | list[int] | None = None,
     ) -> torch.Tensor:
-        """Text embeddings with image features written over the <IMG_CONTEXT> positions.
-
-        input_ids [batch, seq]; pixel_values [tiles, 3, S, S] for all images of the batch in
-        order; image_tiles_per_sample [batch] (optional) names the sample in a mismatch error.
-        Returns [batch, seq, hidden].
-        """
+        """inputs_embeds [batch, seq, hidden]: the text embeddings with image features written over
+        the <IMG_CONTEXT> rows (what InternVL's forward does), for engines fed `prompt_embeds`."""
         embeds = self.get_input_embeddings()(input_ids)
-        mask = input_ids == self.config.image_token_id  # [batch, seq]
-        check_image_tokens(
-            mask.sum(dim=-1).tolist(),
-            image_tiles_per_sample,
-            0 if pixel_values is None else pixel_values.shape[0],
-            self.config.image_token_id and self.config.image_tokens_per_tile,
-        )
-        if pixel_values is None or pixel_values.shape[0] == 0:
+        tiles = 0 if pixel_values is None else pixel_values.shape[0]
+        check_image_tokens((input_ids == self.config.image_token_id).sum(dim=-1).tolist(), image_tiles_per_sample,
+                           tiles, self.config.image_tokens_per_tile)
+        if not tiles:
             return embeds
-        features = self.get_image_features(pixel_values).reshape(-1, embeds.shape[-1])
-        return embeds.masked_scatter(mask.unsqueeze(-1), features.to(embeds.dtype))
-
-    # ------------------------------------------------------------------ forward / generate
-
-    def forward(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        position_ids: torch.Tensor | None = None,
-        pixel_values: torch.Tensor | None = None,
-        image_tiles_per_sample: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        **kwargs,
-    ):
-        """A causal-LM forward; images enter through `embed_inputs`. Extra kwargs (past_key_values,
-        use_cache, logits_to_keep, output_router_logits for MoE) go to the text model."""
-        if inputs_embeds is None:
-            inputs_embeds = self.embed_inputs(input_ids, pixel_values, image_tiles_per_sample)
-        kwargs.pop("num_items_in_batch", None) if labels is None else None
-        return self.language_model(
-            inputs_embeds=inputs_embeds,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            labels=labels,
-            **kwargs,
-        )
-
-    @torch.no_grad()
-    def generate(self, input_ids=None, pixel_values=None, attention_mask=None, image_tiles_per_sample=None, **kwargs):
-        """Embed the prompt (images included) once, then let the text model decode.
-
-        Returns only the new tokens, as transformers does for `inputs_embeds` generation.
-        """
-        if input_ids is None:
-            return self.language_model.generate(attention_mask=attention_mask, **kwargs)
-        embeds = self.embed_inputs(input_ids, pixel_values, image_tiles_per_sample)
-        return self.language_model.generate(inputs_embeds=embeds, attention_mask=attention_mask, **kwargs)
+        features = self.get_image_features(pixel_values).pooler_output.to(embeds.dtype)
+        mask = self.model.get_placeholder_mask(input_ids, inputs_embeds=embeds, image_features=features)
+        return embeds.masked_scatter(mask, features)
 
     def save_text_model(self, out_dir: str, tokenizer=None) -> None:
-        """Write the text model alone (a plain Qwen3 checkpoint vLLM can serve)."""
-        self.language_model.save_pretrained(out_dir)
+        """Write `model.language_model` + `lm_head` as a plain Qwen3 / Qwen3-MoE causal LM (what vLLM
+        serves in the prompt-embeds route). The tensors are shared, not copied."""
+        with torch.device("meta"):
+            text = AutoModelForCausalLM.from_config(self.config.text_config)
+        text.model, text.lm_head = self.model.language_model, self.lm_head
+        text.config.dtype = self.lm_head.weight.dtype
+        text.save_pretrained(out_dir)
         if tokenizer is not None:
             tokenizer.save_pretrained(out_dir)
+
+
+def moe_aux_loss(text_config, router_logits, attention_mask) -> torch.Tensor:
+    """The load-balancing loss Qwen3MoeForCausalLM computes from the router logits of every layer."""
+    from transformers.models.qwen3_moe.modeling_qwen3_moe import load_balancing_loss_func
+
+    return load_balancing_loss_func(router_logits, text_config.num_experts, text_config.num_experts_per_tok, attention_mask)
 
 
 def check_image_tokens(
@@ -216,4 +152,4 @@ def check_image_tokens(
         )
 
 
-__all__ = ["SailVLForConditionalGeneration", "SailVLPreTrainedModel", "pixel_shuffle", "check_image_tokens"]
+__all__ = ["SailVLModel", "SailVLForConditionalGeneration", "check_image_tokens", "moe_aux_loss"]

@@ -3,15 +3,28 @@
 The real shapes follow the SAIL-VL2 report: SAIL-ViT-Huge (AIMv2-Huge, 448 px, patch 14)
 with Qwen3-1.7B (2b), Qwen3-8B (8b) or Qwen3-30B-A3B (30b-a3b). Their tokenizer is Qwen's
 (151,936 ids), which cannot be trained here: init-model takes it from a local path.
+
+`select_layer` is written in the release's numbering (see `feature_layer_from_release`):
+-1 is the vision trunk's final normalised output. Sources for the released values:
+- SAIL-VL2-2B: `config.json` holds `"select_layer": -1` and `llm_config.tie_word_embeddings: true`
+  (mirror: github.com/Nagareshita/pdf_analyzer, `SAIL-VL2-2B/config.json`); its
+  `modeling_sailvl.py` takes `last_hidden_state` for -1 and `hidden_states[select_layer]` else,
+  and `configuration_sailvit.py` says SAILViT is copied from apple/aimv2-huge-patch14-448, whose
+  trunk returns one hidden state per block (no embedding entry) and applies `post_trunk_norm`
+  to the last one only.
+- SAIL-VL2-8B and SAIL-VL2-30B-A3B: no mirror of their config.json was found (searched the
+  public code index for SAIL-VL2 configs); the presets use -1 like the 2B, NOT verified against
+  those releases. `sail-rl convert-checkpoint` reads each release's own value, so converted
+  checkpoints never depend on these presets.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from transformers import Aimv2VisionConfig, Qwen3Config, Qwen3MoeConfig
 
-from sail_rl.model.configuration import SailVLConfig
+from sail_rl.model.configuration import SailVLConfig, feature_layer_from_release
 
 QWEN_VOCAB = 151936
 
@@ -25,7 +38,7 @@ class Preset:
     max_tiles: int = 6
     tiny_tokenizer: bool = False
     notes: str = ""
-    glue: dict = field(default_factory=dict)
+    select_layer: int = -1  # release numbering (see the module docstring)
 
 
 AIMV2_HUGE = dict(hidden_size=1536, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=12, image_size=448, patch_size=14)
@@ -36,7 +49,7 @@ PRESETS: dict[str, Preset] = {
         text=dict(hidden_size=128, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
                   head_dim=32, max_position_embeddings=2048, tie_word_embeddings=True),
         image_size=64, max_tiles=4, tiny_tokenizer=True,
-        notes="~1.3M parameters; 64 px tiles of 8 px patches -> 16 tokens per tile",
+        notes="1.39M parameters; 64 px tiles of 8 px patches -> 16 tokens per tile",
     ),
     "tiny-moe": Preset(
         vision=dict(hidden_size=64, intermediate_size=128, num_hidden_layers=5, num_attention_heads=4, image_size=64, patch_size=8),
@@ -49,8 +62,8 @@ PRESETS: dict[str, Preset] = {
     "2b": Preset(
         vision=AIMV2_HUGE,
         text=dict(hidden_size=2048, intermediate_size=6144, num_hidden_layers=28, num_attention_heads=16, num_key_value_heads=8,
-                  head_dim=128, vocab_size=QWEN_VOCAB, max_position_embeddings=40960, rope_theta=1000000.0, tie_word_embeddings=False),
-        notes="SAIL-ViT-Huge + Qwen3-1.7B",
+                  head_dim=128, vocab_size=QWEN_VOCAB, max_position_embeddings=40960, rope_theta=1000000.0, tie_word_embeddings=True),
+        notes="SAIL-ViT-Huge + Qwen3-1.7B (tied word embeddings, as Qwen3-1.7B and the release)",
     ),
     "8b": Preset(
         vision=AIMV2_HUGE,
@@ -81,7 +94,8 @@ def build_config(name: str, vocab_size: int | None = None, token_ids: dict[str, 
     if name not in PRESETS:
         raise ConfigError(f"unknown model preset '{name}'; choose one of {', '.join(PRESETS)}")
     preset = PRESETS[name]
-    vision = Aimv2VisionConfig(**preset.vision, use_head=False)
+    feature_layer, kept_layers = feature_layer_from_release(preset.select_layer, preset.vision["num_hidden_layers"])
+    vision = Aimv2VisionConfig(**{**preset.vision, "num_hidden_layers": kept_layers}, use_head=False)
     text_kwargs = dict(preset.text)
     if vocab_size is not None:
         text_kwargs["vocab_size"] = vocab_size
@@ -95,7 +109,7 @@ def build_config(name: str, vocab_size: int | None = None, token_ids: dict[str, 
         image_token_id=ids.get("image_token_id"),
         image_start_token_id=ids.get("image_start_token_id"),
         image_end_token_id=ids.get("image_end_token_id"),
-        **preset.glue,
+        vision_feature_layer=feature_layer,
     )
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import torch
 from transformers import BatchFeature
-from transformers.processing_utils import ProcessorMixin
+from transformers.processing_utils import MultiModalData, ProcessorMixin
+
+from sail_rl.model.image_processing import best_grid
 
 IMAGE_PLACEHOLDER = "<image>"
 IMG_START, IMG_END, IMG_CONTEXT = "<img>", "</img>", "<IMG_CONTEXT>"
@@ -81,12 +83,27 @@ class SailVLProcessor(ProcessorMixin):
     def image_slot(self, num_tiles: int) -> str:
         return IMG_START + IMG_CONTEXT * (self.tokens_per_tile * num_tiles) + IMG_END
 
-    def apply_chat_template(self, conversation, thinking: bool | None = None, add_generation_prompt: bool = True, tokenize: bool = False, **kwargs):
-        """Render one conversation (or a batch) as ChatML text with `<image>` placeholders."""
-        if conversation and isinstance(conversation[0], list):
-            return [self.apply_chat_template(c, thinking, add_generation_prompt, tokenize) for c in conversation]
-        text = render_chat(conversation, thinking=thinking, add_generation_prompt=add_generation_prompt)
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"] if tokenize else text
+    def apply_chat_template(
+        self, conversation, thinking: bool | None = None, add_generation_prompt: bool = True, tokenize: bool = False,
+        return_dict: bool = False, tools=None, chat_template=None, **kwargs,
+    ):
+        """Render one conversation (or a batch) as ChatML text with `<image>` placeholders.
+
+        tokenize + return_dict (transformers' convention, as TRL calls it): model inputs for the batch,
+        unpadded token lists, the images taken from the `{"type": "image", "image": ...}` parts."""
+        if tools or chat_template:
+            raise ValueError("SailVLProcessor.apply_chat_template renders SAIL-VL's ChatML only: tools and chat_template are not supported")
+        batched = bool(conversation) and isinstance(conversation[0], list)
+        conversations = conversation if batched else [conversation]
+        texts = [render_chat(c, thinking=thinking, add_generation_prompt=add_generation_prompt) for c in conversations]
+        if return_dict and tokenize:
+            images = [[p["image"] for m in c if not isinstance(m["content"], str) for p in m["content"]
+                       if p.get("type") == "image" and "image" in p] for c in conversations]
+            return self(texts, images=images if any(images) else None, padding=False, return_tensors=None)
+        if tokenize:
+            ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+            return ids if batched else ids[0]
+        return texts if batched else texts[0]
 
     def expand_images(self, text: str, num_tiles: list[int], sample: int = 0) -> str:
         """Replace each `<image>` with its slot; the count must match the images given."""
@@ -108,14 +125,16 @@ class SailVLProcessor(ProcessorMixin):
         max_tiles: int | None = None,
         padding: bool | str = True,
         padding_side: str = "left",
-        return_tensors: str = "pt",
+        return_tensors: str | None = "pt",
+        return_tile_counts: bool = False,
         **tokenizer_kwargs,
     ) -> BatchFeature:
         """Texts with `<image>` placeholders (+ images) -> model inputs.
 
         `images` is a list per text (list of lists), or a flat list given to the placeholders
-        in order. Returns input_ids / attention_mask [batch, seq], pixel_values [tiles, 3, S, S],
-        image_tiles_per_sample [batch] and num_tiles (per image).
+        in order. Returns input_ids / attention_mask [batch, seq] and pixel_values [tiles, 3, S, S]
+        (InternVL's keys, what generic VLM code passes on to the model); with `return_tile_counts`
+        also image_tiles_per_sample [batch] and num_tiles (per image).
         """
         texts = [text] if isinstance(text, str) else list(text)
         per_sample = _split_images(texts, images)
@@ -131,13 +150,31 @@ class SailVLProcessor(ProcessorMixin):
             expanded.append(self.expand_images(t, tiles, sample=i))
             tiles_per_sample.append(sum(tiles))
         self.tokenizer.padding_side = padding_side
+        if tokenizer_kwargs.pop("add_special_tokens", False):
+            raise ValueError("SailVLProcessor: add_special_tokens=True is not supported; the chat template writes every special token")
         enc = self.tokenizer(expanded, padding=padding, return_tensors=return_tensors, add_special_tokens=False, **tokenizer_kwargs)
         data = dict(enc)
         size = self.image_processor.image_size
         data["pixel_values"] = torch.cat(all_pixels) if all_pixels else torch.zeros(0, 3, size, size)
-        data["image_tiles_per_sample"] = torch.tensor(tiles_per_sample, dtype=torch.long)
-        data["num_tiles"] = all_tiles
+        if return_tile_counts:
+            data["image_tiles_per_sample"] = torch.tensor(tiles_per_sample, dtype=torch.long)
+            data["num_tiles"] = all_tiles
         return BatchFeature(data)
+
+    def num_tiles(self, height: int, width: int, max_tiles: int | None = None) -> int:
+        """Tiles an image of this size becomes (its grid, + the thumbnail when there is more than one)."""
+        ip = self.image_processor
+        cols, rows = best_grid(width, height, ip.image_size, ip.min_tiles, ip.max_tiles if max_tiles is None else max_tiles)
+        return cols * rows + (1 if ip.use_thumbnail and cols * rows > 1 else 0)
+
+    def _get_num_multimodal_tokens(self, image_sizes=None, **kwargs) -> MultiModalData:
+        """InternVL's convention: per image (height, width), its tiles (`num_image_patches`) and the
+        tokens of its slot, `<img>` + 256 x tiles `<IMG_CONTEXT>` + `</img>` (`num_image_tokens`)."""
+        data = {}
+        if image_sizes is not None:
+            tiles = [self.num_tiles(int(h), int(w), kwargs.get("max_tiles")) for h, w in image_sizes]
+            data = {"num_image_tokens": [2 + self.tokens_per_tile * t for t in tiles], "num_image_patches": tiles}
+        return MultiModalData(**data)
 
     def batch_decode(self, *args, **kwargs):
         return self.tokenizer.batch_decode(*args, **kwargs)

@@ -65,11 +65,10 @@ def generate_responses(model, processor, samples: Sequence, mode: str, max_new_t
         texts = [render_chat(messages) for messages, _ in prompts]
         batch = processor(texts, images=[images for _, images in prompts], padding=True, padding_side="left",
                           max_tiles=max_tiles)
-        batch.pop("num_tiles")
         batch = {k: v.to(device) for k, v in batch.items()}
         new = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=end_id,
                              pad_token_id=tokenizer.pad_token_id)
-        for row in new.tolist():
+        for row in new[:, batch["input_ids"].shape[1]:].tolist():  # generate returns prompt + new tokens
             row = row[: row.index(end_id)] if end_id in row else row
             out.append(tokenizer.decode([t for t in row if t != tokenizer.pad_token_id], skip_special_tokens=False))
     return out

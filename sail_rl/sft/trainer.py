@@ -134,16 +134,17 @@ class SFTTrainer:
         torch.manual_seed(self.cfg.seed)
         model = load_model(path, self.recipe.model.dtype, self.recipe.model.attn_implementation)
         if self.recipe.model.gradient_checkpointing:
-            model.language_model.gradient_checkpointing_enable()
-        model.vision_model.requires_grad_(not self.cfg.freeze_vision_tower)
-        model.projector.requires_grad_(not self.cfg.freeze_projector)
+            model.model.language_model.gradient_checkpointing_enable()
+        model.model.vision_tower.requires_grad_(not self.cfg.freeze_vision_tower)
+        model.model.multi_modal_projector.requires_grad_(not self.cfg.freeze_projector)
         if self.cfg.lora.enabled:
             from peft import LoraConfig, get_peft_model
 
-            model.language_model.requires_grad_(False)
+            model.model.language_model.requires_grad_(False)
+            model.lm_head.requires_grad_(False)
             lora = self.cfg.lora
-            pattern = r"language_model\..*\.(" + "|".join(lora.target_modules) + r")$"
-            check_lora_targets(model, r"language_model\..*\.", lora.target_modules)
+            pattern = r".*\.language_model\..*\.(" + "|".join(lora.target_modules) + r")$"  # the text model only
+            check_lora_targets(model, r".*\.language_model\..*\.", lora.target_modules)
             model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                                                      target_modules=pattern))
         return model.to(self.device).train()

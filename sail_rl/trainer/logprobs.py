@@ -133,5 +133,5 @@ class ValueModel(nn.Module):
             batch.pixel_values if batch.pixel_values.shape[0] else None,
             batch.image_tiles_per_sample,
         )
-        out = self.backbone.language_model.model(inputs_embeds=embeds, attention_mask=batch.attention_mask, use_cache=False)
+        out = self.backbone.model.language_model(inputs_embeds=embeds, attention_mask=batch.attention_mask, use_cache=False)
         return self.value_head(out.last_hidden_state[:, :-1]).squeeze(-1).float()

@@ -36,7 +36,7 @@ def shard_fsdp2(model: nn.Module, world_size: int, device_type: str) -> nn.Modul
 
     mesh = init_device_mesh(device_type, (world_size,))
     base = getattr(model, "backbone", model)  # ValueModel wraps the SAIL-VL backbone
-    for layer in [*base.vision_model.encoder.layers, *base.language_model.model.layers]:
+    for layer in [*base.model.vision_tower.encoder.layers, *base.model.language_model.layers]:
         fully_shard(layer, mesh=mesh)
     fully_shard(model, mesh=mesh)
     for module in model.modules():

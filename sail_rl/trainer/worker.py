@@ -60,8 +60,8 @@ class PolicyTrainer:
         self.model.train()
         if cfg.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
-        self.model.vision_model.requires_grad_(not cfg.freeze_vision)
-        self.model.projector.requires_grad_(not cfg.freeze_projector)
+        self.model.model.vision_tower.requires_grad_(not cfg.freeze_vision)
+        self.model.model.multi_modal_projector.requires_grad_(not cfg.freeze_projector)
         self.needs_ref = cfg.use_reference if cfg.use_reference is not None else (algo.kl_coef > 0 or algo.kl_loss_coef > 0)
         self.reference = None
         if self.needs_ref and not cfg.lora.enabled:
@@ -69,7 +69,7 @@ class PolicyTrainer:
         self.critic = None
         if algo.advantage_estimator == "gae":
             self.critic = ValueModel(copy.deepcopy(self.model)).to(self.device)
-            self.critic.backbone.vision_model.requires_grad_(False)
+            self.critic.backbone.model.vision_tower.requires_grad_(False)
         if cfg.lora.enabled:
             self.model = _wrap_lora(self.model, cfg)
         if self.fsdp:  # after the copies: reference and critic are sharded alike

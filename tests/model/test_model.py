@@ -8,7 +8,7 @@ from PIL import Image
 
 import sail_rl  # noqa: F401  (registers Auto classes)
 from sail_rl.errors import ImageTokenMismatchError
-from sail_rl.model import SailVLForConditionalGeneration, pixel_shuffle
+from sail_rl.model import SailVLForConditionalGeneration
 from sail_rl.model.builder import load_model, load_processor
 from sail_rl.model.presets import build_config
 
@@ -23,7 +23,7 @@ def _msgs(n_images: int, text: str = "How many circles?"):
 
 def _batch(processor, convs, images, **kw):
     texts = [processor.apply_chat_template(c, thinking=True) + "<think>count</think> \\boxed{3}<|im_end|>" for c in convs]
-    batch = processor(texts, images=images, **kw)
+    batch = processor(texts, images=images, return_tile_counts=True, **kw)
     batch.pop("num_tiles")
     return batch
 
@@ -54,13 +54,14 @@ def test_forward_backward_reaches_every_tower(tiny_dir, case):
     assert out.logits.shape[:2] == batch["input_ids"].shape
     assert torch.isfinite(out.loss)
     out.loss.backward()
-    assert _grad_norm(model.language_model) > 0
+    assert _grad_norm(model.model.language_model) > 0
+    tower = model.model.vision_tower
     if case == "text_only":
-        assert _grad_norm(model.vision_model) == 0
+        assert _grad_norm(tower) == 0
     else:
-        assert _grad_norm(model.projector) > 0
-        assert _grad_norm(model.vision_model) > 0
-        assert model.vision_model.embeddings.patch_embed.weight.grad.abs().sum() > 0
+        assert _grad_norm(model.model.multi_modal_projector) > 0
+        assert tower.embeddings.patch_embed.weight.grad.abs().sum() > 0
+        assert tower.rms_norm.weight.grad.abs().sum() > 0  # vision_feature_layer -1: the normed output feeds the projector
 
 
 def test_image_features_are_placed_and_change_logits(tiny):
@@ -74,28 +75,21 @@ def test_image_features_are_placed_and_change_logits(tiny):
     assert (red[0, -1] - blue[0, -1]).abs().max() > 1e-4
 
 
-def test_select_layer_matches_full_aimv2_tower(tiny):
-    from transformers import Aimv2VisionModel
-
+def test_image_features_are_the_normed_tower_output(tiny):
+    """vision_feature_layer -1 (the release's select_layer -1): AIMv2's last_hidden_state, after its final
+    norm, through pixel shuffle and the projector."""
     model, _ = tiny
-    full = Aimv2VisionModel(model.config.vision_config).eval()
-    missing, _ = full.load_state_dict(model.vision_model.state_dict(), strict=False)
-    assert all(".layers." in k and int(k.split(".layers.")[1].split(".")[0]) >= model.config.vision_layers_used for k in missing)
+    tower, projector = model.model.vision_tower, model.model.multi_modal_projector
     pixels = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
-        reference = full(pixels, output_hidden_states=True).hidden_states[model.config.select_layer]
-        hidden = model.vision_model.embeddings(pixels)
-        for layer in model.vision_model.encoder.layers:
-            hidden = layer(hidden, None)
-    torch.testing.assert_close(hidden, reference)
-
-
-def test_pixel_shuffle_groups_2x2_blocks():
-    x = torch.arange(1 * 4 * 4 * 1, dtype=torch.float).reshape(1, 4, 4, 1)
-    y = pixel_shuffle(x, 0.5)
-    assert y.shape == (1, 2, 2, 4)
-    # top-left output token holds the 2x2 top-left block of patches
-    assert sorted(y[0, 0, 0].tolist()) == [0.0, 1.0, 4.0, 5.0]
+        last = tower(pixels).last_hidden_state  # [2, 64, 64]
+        manual = tower.rms_norm(tower(pixels, output_hidden_states=True).hidden_states[-1])
+        torch.testing.assert_close(last, manual)
+        grid = last.reshape(2, 8, 8, 64)
+        # 2x2 pixel shuffle: token (i, j) concatenates patches (row, col) (2i, 2j), (2i, 2j+1), (2i+1, 2j), (2i+1, 2j+1)
+        shuffled = torch.cat([grid[:, 0::2, 0::2], grid[:, 0::2, 1::2], grid[:, 1::2, 0::2], grid[:, 1::2, 1::2]], -1)
+        expected = projector(shuffled.reshape(2, 16, 256))
+        torch.testing.assert_close(model.get_image_features(pixels).pooler_output, expected)
 
 
 def test_token_count_guard_names_sample_and_fix(tiny):
@@ -114,7 +108,6 @@ def test_truncated_prompt_trips_guard(tiny):
     model, processor = tiny
     text = processor.apply_chat_template(_msgs(1))
     batch = processor([text], images=[[_image(128, 128)]], truncation=True, max_length=30)
-    batch.pop("num_tiles")
     with pytest.raises(ImageTokenMismatchError, match="sample 0"):
         model(**batch)
 
@@ -148,24 +141,25 @@ def test_text_model_saves_alone_as_plain_qwen3(tiny, tmp_path):
     model.save_text_model(tmp_path, processor.tokenizer)
     text = AutoModelForCausalLM.from_pretrained(tmp_path)
     assert type(text).__name__ == "Qwen3ForCausalLM"
-    ids = torch.tensor([[1, 5, 9, 200]])
+    ids = processor.tokenizer("How many circles?", return_tensors="pt", add_special_tokens=False)["input_ids"]
     with torch.no_grad():
-        torch.testing.assert_close(text(ids).logits, model.language_model(ids).logits)
+        torch.testing.assert_close(text(ids).logits, model(input_ids=ids).logits)
+    assert text.lm_head.weight.data_ptr() == text.model.embed_tokens.weight.data_ptr()  # tied, as the tiny preset
 
 
-@pytest.mark.parametrize("name,billions", [("2b", 2.6), ("8b", 8.8), ("30b-a3b", 31.1)])
+@pytest.mark.parametrize("name,billions", [("2b", 2.42), ("8b", 8.91), ("30b-a3b", 31.23)])
 def test_real_presets_parameter_counts(name, billions):
     with torch.device("meta"):
         model = SailVLForConditionalGeneration(build_config(name))
     count = sum(p.numel() for p in model.parameters()) / 1e9
-    assert abs(count - billions) / billions < 0.05, f"{name}: {count:.2f}B"
+    assert abs(count - billions) < 0.01, f"{name}: {count:.2f}B"
     assert model.config.image_tokens_per_tile == 256
 
 
 def test_processor_expands_image_slots(tiny):
     _, processor = tiny
     text = processor.apply_chat_template(_msgs(2))
-    batch = processor([text], images=[[_image(), _image(128, 64)]])
+    batch = processor([text], images=[[_image(), _image(128, 64)]], return_tile_counts=True)
     ids = batch["input_ids"][0].tolist()
     tok = processor.tokenizer
     assert ids.count(tok.convert_tokens_to_ids("<img>")) == 2
@@ -173,3 +167,25 @@ def test_processor_expands_image_slots(tiny):
     assert ids.count(tok.convert_tokens_to_ids("<IMG_CONTEXT>")) == (1 + 3) * 16
     with pytest.raises(ValueError, match="2 <image> placeholders but 1 images"):
         processor([text], images=[[_image()]])
+
+
+def test_tokenizer_names_the_image_tokens(tiny):
+    """InternVL's processors read the image tokens by name from the tokenizer."""
+    model, processor = tiny
+    tok = processor.tokenizer
+    assert (tok.start_image_token, tok.context_image_token, tok.end_image_token) == ("<img>", "<IMG_CONTEXT>", "</img>")
+    assert (tok.start_image_token_id, tok.context_image_token_id, tok.end_image_token_id) == (
+        model.config.image_start_token_id, model.config.image_token_id, model.config.image_end_token_id)
+
+
+def test_processor_counts_multimodal_tokens_as_it_expands(tiny):
+    """`_get_num_multimodal_tokens` (InternVL's convention, what vLLM asks) agrees with the slots written."""
+    _, processor = tiny
+    sizes = [(64, 64), (64, 128), (300, 90)]  # (height, width)
+    counts = processor._get_num_multimodal_tokens(image_sizes=sizes)
+    batch = processor([processor.apply_chat_template(_msgs(3))], images=[[_image(w, h) for h, w in sizes]], return_tile_counts=True)
+    assert counts.num_image_patches == batch["num_tiles"] == [1, 3, 4]
+    ids = batch["input_ids"][0].tolist()
+    tok = processor.tokenizer
+    slot_ids = {tok.convert_tokens_to_ids(t) for t in ("<img>", "<IMG_CONTEXT>", "</img>")}
+    assert sum(counts.num_image_tokens) == sum(i in slot_ids for i in ids) == 2 * 3 + 16 * 8

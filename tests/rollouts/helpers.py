@@ -54,7 +54,7 @@ def token_loving_state(model, processor, tokens) -> dict:
     hidden = model(input_ids=ids, output_hidden_states=True).hidden_states[-1][0, -1]
     vocab = processor.tokenizer.get_vocab()
     for token in tokens:
-        state["language_model.model.embed_tokens.weight"][vocab[token]] = hidden * (30.0 / hidden.pow(2).sum())
-    if "language_model.lm_head.weight" in state:
-        state["language_model.lm_head.weight"] = state["language_model.model.embed_tokens.weight"]
+        state["model.language_model.embed_tokens.weight"][vocab[token]] = hidden * (30.0 / hidden.pow(2).sum())
+    if "lm_head.weight" in state:
+        state["lm_head.weight"] = state["model.language_model.embed_tokens.weight"]
     return state

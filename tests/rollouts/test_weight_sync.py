@@ -48,8 +48,10 @@ def test_route_weights_splits_vision_and_text(tiny):
             p.zero_()
     text = dict(route_weights(named_weights(model.state_dict()), vision_copy))
     assert "model.layers.0.self_attn.q_proj.weight" in text and "lm_head.weight" in text
-    assert not any(n.startswith(("vision_model", "projector", "language_model")) for n in text)
-    assert torch.equal(vision_copy.projector.fc1.weight, model.projector.fc1.weight)
+    assert all(n.startswith("model.layers.") or n in ("model.embed_tokens.weight", "model.norm.weight", "lm_head.weight") for n in text)
+    torch.testing.assert_close(text["model.layers.0.self_attn.q_proj.weight"], model.model.language_model.layers[0].self_attn.q_proj.weight)
+    projector = model.model.multi_modal_projector
+    assert torch.equal(vision_copy.model.multi_modal_projector.linear_1.weight, projector.linear_1.weight)
     assert torch.equal(vision_copy.get_input_embeddings().weight, model.get_input_embeddings().weight)
 
 
@@ -65,7 +67,7 @@ def test_lora_merged_on_the_fly_equals_merge_and_unload(tiny):
     merged = dict(merged_lora_weights(peft_model))
     reference = copy.deepcopy(peft_model).merge_and_unload().state_dict()
     assert merged.keys() == reference.keys() == model.state_dict().keys()
-    name = "language_model.model.layers.0.self_attn.q_proj.weight"
+    name = "model.language_model.layers.0.self_attn.q_proj.weight"
     assert not torch.allclose(merged[name], model.state_dict()[name])
     assert all(torch.allclose(merged[k], reference[k], atol=1e-6) for k in reference)
     target = copy.deepcopy(model)

@@ -33,10 +33,10 @@ def test_loss_falls_on_a_fixed_batch(make_recipe):
 
 def test_frozen_towers_do_not_change(make_recipe):
     trainer = SFTTrainer(make_recipe(freeze_vision_tower=True, freeze_projector=True), log=_quiet)
-    vision = {k: v.clone() for k, v in trainer.model.vision_model.state_dict().items()}
+    vision = {k: v.clone() for k, v in trainer.model.model.vision_tower.state_dict().items()}
     embed = trainer.model.get_input_embeddings().weight.clone()
     trainer.train_step()
-    assert all(torch.equal(v, trainer.model.vision_model.state_dict()[k]) for k, v in vision.items())
+    assert all(torch.equal(v, trainer.model.model.vision_tower.state_dict()[k]) for k, v in vision.items())
     assert not torch.equal(embed, trainer.model.get_input_embeddings().weight)
 
 

@@ -48,5 +48,5 @@ def test_padding_free_gradients_match(tiny_dir):
         model.zero_grad()
         log_probs = policy_forward(model, batch, 1.0, padding_free=padding_free)[0]
         (log_probs * batch.response_mask).sum().backward()
-        grads.append(torch.cat([p.grad.flatten() for p in model.language_model.parameters() if p.grad is not None]))
+        grads.append(torch.cat([p.grad.flatten() for p in model.model.language_model.parameters() if p.grad is not None]))
     torch.testing.assert_close(grads[1], grads[0], atol=1e-4, rtol=1e-4)

@@ -43,9 +43,9 @@ def test_update_changes_llm_and_projector_not_frozen_vision(tiny_dir):
     trainer.update(_prepare(trainer, fake_batch(tiny_dir), algo))
     after = trainer.weights_for_sync()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
-    assert any(k.startswith("language_model.") for k in changed)
-    assert any(k.startswith("projector.") for k in changed)
-    assert not any(k.startswith("vision_model.") for k in changed)
+    assert any(k.startswith("model.language_model.") for k in changed)
+    assert any(k.startswith("model.multi_modal_projector.") for k in changed)
+    assert not any(k.startswith("model.vision_tower.") for k in changed)
 
 
 def test_lora_syncs_merged_weights_and_reference_is_base(tiny_dir):
@@ -58,7 +58,7 @@ def test_lora_syncs_merged_weights_and_reference_is_base(tiny_dir):
     synced = trainer.weights_for_sync()
     assert not any("lora_" in k or "base_layer" in k for k in synced)
     changed = [k for k in base if not torch.equal(base[k], synced[k])]
-    assert changed and all(k.startswith("language_model.") for k in changed)
+    assert changed and all(k.startswith("model.language_model.") for k in changed)
     # the merged weights reproduce the adapter model's outputs
     from sail_rl.model.builder import load_model
 
