@@ -93,7 +93,7 @@ class SFTTrainConfig:
     adam_beta2: float = 0.999
     max_grad_norm: float = 1.0
     seed: int = 0
-    bf16: Optional[bool] = None  # None: bf16 autocast on GPU, fp32 on CPU
+    bf16: Optional[bool] = None  # TRL's name; model.dtype is the compute dtype, and a set bf16 must agree with it
     max_length: int = 2048  # tokens per sample, image tokens included; longer samples are an error
     completion_only_loss: bool = True  # False: loss on every non-image, non-pad token
     assistant_turns: Literal["all", "last"] = "all"  # which assistant turns of a conversation are supervised

@@ -34,6 +34,7 @@ from sail_rl.sft import checkpoint as ckpt
 from sail_rl.sft.config import SFTRecipe
 from sail_rl.sft.examples import SourceData, default_epoch_size, epoch_plan
 from sail_rl.sft.masks import IGNORE_INDEX, SFTCollator, tokenize_example
+from sail_rl.trainer import precision
 from sail_rl.schedule import lr_lambda  # noqa: F401  (re-exported: the SFT tests use it)
 
 
@@ -54,12 +55,14 @@ def masked_lm_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torc
 
 
 
-def use_bf16(flag: Optional[bool]) -> bool:
-    if flag is None:
-        return torch.cuda.is_available()
-    if flag and not torch.cuda.is_available():
-        raise ConfigError("train.bf16=true needs a GPU; leave it null (auto) or false on a CPU")
-    return flag
+def sft_compute_dtype(model_dtype: str, bf16: Optional[bool]) -> torch.dtype:
+    """`model.dtype` is the compute dtype (weights and optimizer state stay fp32, see
+    `sail_rl.trainer.precision`); TRL's `train.bf16`, when set, must say the same."""
+    if bf16 is not None and bf16 != (model_dtype == "bfloat16"):
+        want = "bfloat16" if bf16 else "float32"
+        raise ConfigError(f"train.bf16={str(bf16).lower()} contradicts model.dtype={model_dtype} (the compute dtype); "
+                          f"set model.dtype: {want} or leave train.bf16 null")
+    return precision.compute_dtype(model_dtype)
 
 
 class SFTTrainer:
@@ -76,7 +79,7 @@ class SFTTrainer:
         self.recipe, self.cfg, self.log = recipe, recipe.train, log
         self.output_dir = Path(self.cfg.output_dir)
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.bf16 = use_bf16(self.cfg.bf16)
+        self.compute_dtype = sft_compute_dtype(recipe.model.dtype, self.cfg.bf16)
         if self.cfg.torch_num_threads:
             torch.set_num_threads(self.cfg.torch_num_threads)
         self.processor = load_processor(recipe.model.path)
@@ -104,7 +107,7 @@ class SFTTrainer:
         from sail_rl.model.builder import load_model
 
         torch.manual_seed(self.cfg.seed)
-        model = load_model(path, self.recipe.model.dtype, self.recipe.model.attn_implementation)
+        model = load_model(path, "float32", self.recipe.model.attn_implementation)  # fp32 master weights
         if self.recipe.model.gradient_checkpointing:
             model.language_model.gradient_checkpointing_enable()
         model.vision_model.requires_grad_(not self.cfg.freeze_vision_tower)
@@ -160,7 +163,7 @@ class SFTTrainer:
         labels = batch.pop("labels")
         moe = getattr(self.model.config.get_text_config(), "num_experts", None)
         extra = {"output_router_logits": True} if moe else {}
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.bf16):
+        with precision.autocast(self.device.type, self.compute_dtype):
             out = self.model(**batch, **extra)
         loss_sum, n_tokens, n_correct = masked_lm_loss_sum(out.logits, labels)
         aux = getattr(out, "aux_loss", None)
@@ -201,7 +204,7 @@ class SFTTrainer:
             self.resume()
         self.log(f"sft: {self.total_steps} steps, epoch of {self.epoch_size} samples, batch "
                  f"{self.cfg.per_device_train_batch_size}x{self.cfg.gradient_accumulation_steps}, "
-                 f"{'bf16' if self.bf16 else 'fp32'} on {self.device}, from step {self.step}")
+                 f"{str(self.compute_dtype).removeprefix('torch.')} compute on {self.device}, from step {self.step}")
         start, tokens, last = time.perf_counter(), 0, {}
         with (self.output_dir / "log.jsonl").open("a", encoding="utf-8") as log_file:
             while self.step < self.total_steps:

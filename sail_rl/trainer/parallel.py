@@ -29,16 +29,32 @@ def forwards_per_rank(n_rows: int, world_size: int, micro_batch_size: int) -> in
     return math.ceil(math.ceil(n_rows / world_size) / micro_batch_size)
 
 
-def shard_fsdp2(model: nn.Module, world_size: int, device_type: str) -> nn.Module:
-    """Shard a SAIL-VL model (or the critic around one) in place with FSDP2; gradients SUM over ranks."""
+def decoder_layers(model: nn.Module) -> list[nn.Module]:
+    """The transformer blocks of a SAIL-VL model (or the critic / PEFT model around one), vision then text.
+
+    The one place that names the model's layout: FSDP2 wraps each of these blocks.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    base = getattr(base, "backbone", base)  # ValueModel wraps the SAIL-VL backbone
+    return [*base.vision_model.encoder.layers, *base.language_model.model.layers]
+
+
+def shard_fsdp2(model: nn.Module, world_size: int, device_type: str, dtype: torch.dtype = torch.float32) -> nn.Module:
+    """Shard a SAIL-VL model (or the critic around one) in place with FSDP2; gradients SUM over ranks.
+
+    `dtype` is the compute dtype (see `sail_rl.trainer.precision`): the shards stay in their
+    own dtype (fp32 master weights), the gathered layers run in `dtype`, reductions in fp32.
+    """
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import FSDPModule, fully_shard
 
+    from sail_rl.trainer.precision import fsdp_policy
+
     mesh = init_device_mesh(device_type, (world_size,))
-    base = getattr(model, "backbone", model)  # ValueModel wraps the SAIL-VL backbone
-    for layer in [*base.vision_model.encoder.layers, *base.language_model.model.layers]:
-        fully_shard(layer, mesh=mesh)
-    fully_shard(model, mesh=mesh)
+    policy = fsdp_policy(dtype)
+    for layer in decoder_layers(model):
+        fully_shard(layer, mesh=mesh, mp_policy=policy)
+    fully_shard(model, mesh=mesh, mp_policy=policy)
     for module in model.modules():
         if isinstance(module, FSDPModule):
             module.set_gradient_divide_factor(1.0)  # a plain SUM: the loss already divides by global counts

@@ -14,6 +14,10 @@ one process on the whole mini-batch. `trainer.strategy` picks full replicas with
 all-reduce (ddp) or FSDP2 sharding (fsdp2); see `sail_rl.trainer.parallel`. Under fsdp2
 `weights_for_sync`, `state_dict` and `save_pretrained` are collectives: call them on every
 rank; rank 0 gets the result, the others an empty dict.
+
+Precision (`sail_rl.trainer.precision`): parameters and optimizer state are float32 whatever
+`dtype` says; `dtype` (the recipe's `model.dtype`) is the compute dtype of forwards and
+backwards. `weights_for_sync` hands out fp32 weights; the rollout engine casts to its own dtype.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import torch
 from sail_rl.algorithms import AlgorithmConfig, compute_policy_loss, value_loss
 from sail_rl.trainer.batch import TrainBatch, split_rows
 from sail_rl.schedule import lr_lambda
-from sail_rl.trainer import parallel
+from sail_rl.trainer import parallel, precision
 from sail_rl.trainer.config import TrainerConfig
 from sail_rl.trainer.logprobs import ValueModel, policy_forward
 
@@ -50,12 +54,13 @@ class PolicyTrainer:
             torch.set_num_threads(cfg.torch_threads)
         torch.manual_seed(cfg.seed)
         self.cfg, self.algo = cfg, algo
-        self.model_dir, self.dtype = str(model_dir), dtype
+        self.model_dir, self.dtype = str(model_dir), dtype  # dtype: the compute dtype; weights stay fp32
+        self.compute_dtype = precision.compute_dtype(dtype)
         self.rank, self.world_size = rank, world_size
         self.fsdp = cfg.strategy == "fsdp2" and world_size > 1
         self.padding_free = cfg.padding_free if cfg.padding_free is not None else "flash" in attn_implementation
         self.device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
-        self.model = load_model(model_dir, dtype=dtype, attn_implementation=attn_implementation).to(self.device)
+        self.model = load_model(model_dir, dtype="float32", attn_implementation=attn_implementation).to(self.device)
         self.suppress_ids = banned_token_ids(load_processor(model_dir).tokenizer)
         self.model.train()
         if cfg.gradient_checkpointing:
@@ -65,7 +70,8 @@ class PolicyTrainer:
         self.needs_ref = cfg.use_reference if cfg.use_reference is not None else (algo.kl_coef > 0 or algo.kl_loss_coef > 0)
         self.reference = None
         if self.needs_ref and not cfg.lora.enabled:
-            self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+            # frozen: no master copy needed, so held in the compute dtype (half the memory in bf16)
+            self.reference = copy.deepcopy(self.model).eval().requires_grad_(False).to(self.compute_dtype)
         self.critic = None
         if algo.advantage_estimator == "gae":
             self.critic = ValueModel(copy.deepcopy(self.model)).to(self.device)
@@ -75,7 +81,7 @@ class PolicyTrainer:
         if self.fsdp:  # after the copies: reference and critic are sharded alike
             for module in (self.model, self.reference, self.critic):
                 if module is not None:
-                    parallel.shard_fsdp2(module, world_size, self.device.type)
+                    parallel.shard_fsdp2(module, world_size, self.device.type, self.compute_dtype)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=tuple(cfg.adam_betas), weight_decay=cfg.weight_decay,
                                            fused=self.device.type == "cuda")
@@ -120,9 +126,17 @@ class PolicyTrainer:
 
     # ------------------------------------------------------------------ log-probs
 
+    def _autocast(self):
+        return precision.autocast(self.device.type, self.compute_dtype)
+
     def _log_probs(self, model, micro: TrainBatch, with_entropy: bool = False):
-        return policy_forward(model, micro, self.cfg.temperature, with_entropy=with_entropy,
-                              suppress_ids=self.suppress_ids, padding_free=self.padding_free)
+        with self._autocast():
+            return policy_forward(model, micro, self.cfg.temperature, with_entropy=with_entropy,
+                                  suppress_ids=self.suppress_ids, padding_free=self.padding_free)
+
+    def _values(self, micro: TrainBatch) -> torch.Tensor:
+        with self._autocast():
+            return self.critic(micro)
 
     @torch.no_grad()
     def compute_log_probs(self, batch: TrainBatch, rows: list[int] | None = None, old: bool = True) -> dict[str, torch.Tensor]:
@@ -145,7 +159,7 @@ class PolicyTrainer:
             if self.needs_ref:
                 values["ref_log_probs"] = self._reference_log_probs(micro)
             if self.critic is not None:
-                values["old_values"] = self.critic(micro)
+                values["old_values"] = self._values(micro)
             if stand_in:
                 continue
             for key, value in values.items():  # micro-batches are trimmed: the rest of each row is 0
@@ -243,7 +257,7 @@ class PolicyTrainer:
             metrics["moe_aux_loss"] = float(aux_loss)
         (loss * weight).backward()
         if self.critic is not None:
-            values = self.critic(micro)
+            values = self._values(micro)
             v_loss, v_metrics = value_loss(
                 values, micro.old_values, micro.returns, micro.response_mask,
                 value_clip=self.algo.value_clip, loss_agg_mode=self.algo.loss_agg_mode,
