@@ -101,6 +101,8 @@ class SFTTrainConfig:
     freeze_vision_tower: bool = False
     freeze_projector: bool = False
     lora: LoraSection = field(default_factory=LoraSection)
+    # data parallel over the processes of a torchrun launch: full replicas + gradient all-reduce, or FSDP2 sharding
+    strategy: Literal["ddp", "fsdp2"] = "ddp"
     torch_num_threads: Optional[int] = None  # CPU intra-op threads; None: torch's default. 1 on shared small CPUs
     logging_steps: int = 10
     save_steps: int = 0  # 0: only the final save
@@ -113,6 +115,9 @@ class SFTTrainConfig:
                 "attention masks and position ids that SAIL-VL's image splicing does not take, so the loss would not "
                 "be exact; set train.packing=false"
             )
+        if self.strategy == "fsdp2" and self.lora.enabled:
+            raise ConfigError("train.strategy fsdp2 with train.lora.enabled is not supported (merging adapters into "
+                              "sharded weights); use train.strategy: ddp for LoRA runs")
         for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "max_length", "logging_steps"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")

@@ -12,7 +12,7 @@ Each rank takes its share of every mini-batch's rows; losses are divided by the 
 token/sequence counts and gradients summed over ranks, so N ranks take the same step as
 one process on the whole mini-batch. `trainer.strategy` picks full replicas with an
 all-reduce (ddp) or FSDP2 sharding (fsdp2); see `sail_rl.trainer.parallel`. Under fsdp2
-`weights_for_sync`, `state_dict` and `save_pretrained` are collectives: call them on every
+`weights_for_sync`, `save_state` and `save_pretrained` are collectives: call them on every
 rank; rank 0 gets the result, the others an empty dict.
 
 Precision (`sail_rl.trainer.precision`): parameters and optimizer state are float32 whatever
@@ -30,7 +30,7 @@ import torch
 from sail_rl.algorithms import AlgorithmConfig, compute_policy_loss, value_loss
 from sail_rl.trainer.batch import TrainBatch, split_rows
 from sail_rl.schedule import lr_lambda
-from sail_rl.trainer import parallel, precision
+from sail_rl.trainer import checkpoint, parallel, precision
 from sail_rl.trainer.config import TrainerConfig
 from sail_rl.trainer.logprobs import ValueModel, policy_forward
 
@@ -226,6 +226,8 @@ class PolicyTrainer:
         grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm)
         self.optimizer.step()
         out = {k: v / max(n_micro, 1) for k, v in metric_sums.items()}
+        # each micro-batch's loss is its share of the mini-batch loss (global normalisers): the sum is the loss
+        out["loss"] = parallel.sum_over_ranks(metric_sums.get("loss", 0.0), self.world_size, self.device)
         out["grad_norm"] = parallel.full_value(grad_norm)
         if self.critic is not None:
             critic_params = [p for p in self.critic.parameters() if p.requires_grad]
@@ -295,32 +297,27 @@ class PolicyTrainer:
         model.save_pretrained(out_dir)
         load_processor(self.model_dir).save_pretrained(out_dir)
 
-    def state_dict(self) -> dict:
-        """Everything to resume: weights (incl. adapter), optimizers, scheduler, step (rank 0 gets it)."""
+    def _trained_pairs(self) -> dict:
         pairs = {"model": (self.model, self.optimizer)}
         if self.critic is not None:
             pairs["critic"] = (self.critic, self.critic_optimizer)
-        state: dict = {"scheduler": self.scheduler.state_dict(), "global_step": self.global_step}
-        for name, (module, optimizer) in pairs.items():
-            if self.fsdp:
-                state[name], state[f"{name}_optimizer"] = parallel.full_training_state(module, optimizer)
-            else:
-                state[name], state[f"{name}_optimizer"] = module.state_dict(), optimizer.state_dict()
-        return state if self.rank == 0 else {}
+        return pairs
 
-    def load_state_dict(self, state: dict) -> None:
-        """Resume from `state_dict()` (every rank gets the full state)."""
-        pairs = {"model": (self.model, self.optimizer)}
-        if self.critic is not None and "critic" in state:
-            pairs["critic"] = (self.critic, self.critic_optimizer)
-        for name, (module, optimizer) in pairs.items():
-            if self.fsdp:
-                parallel.load_training_state(module, optimizer, state[name], state[f"{name}_optimizer"])
-            else:
-                module.load_state_dict(state[name])
-                optimizer.load_state_dict(state[f"{name}_optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.global_step = state["global_step"]
+    def save_state(self, out_dir: str) -> None:
+        """Everything to resume (weights incl. adapter, optimizers, scheduler, step): each rank writes
+        its own shard into `out_dir` (a collective; see `sail_rl.trainer.checkpoint.save_sharded`)."""
+        meta = {"scheduler": self.scheduler.state_dict(), "global_step": self.global_step}
+        checkpoint.save_sharded(out_dir, self._trained_pairs(), meta, self.rank)
+
+    def load_state(self, in_dir: str) -> None:
+        """Resume from `save_state`'s files, written by any world size and strategy (a collective)."""
+        meta = checkpoint.load_sharded(in_dir, self._trained_pairs())
+        self.scheduler.load_state_dict(meta["scheduler"])
+        self.global_step = meta["global_step"]
+
+    def load_weights(self, in_dir: str) -> None:
+        """The policy's weights alone from `save_state`'s files (for an export; no optimizer state read)."""
+        checkpoint.load_sharded(in_dir, {"model": (self.model, None)})
 
 
 def on_policy_update(cfg: TrainerConfig, algo: AlgorithmConfig, n_rows: int) -> bool:
