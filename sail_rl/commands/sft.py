@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     bootstrap(recipe)
     trainer = SFTTrainer(recipe)
     summary = trainer.train(resume=args.resume)
+    if trainer.rank != 0:  # under torchrun, rank 0 reports and runs format_eval
+        return 0
     print(f"sft: saved the model to {summary['output_dir']} after {summary['steps']} steps ({summary['train_s']:.0f} s)")
     if recipe.format_eval.data_file:
         summary["format_eval"] = _format_eval(recipe)
