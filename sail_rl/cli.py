@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("sail_rl.commands.bench", "benchmarks against a baseline measured in the same run"),
     "pipeline": ("sail_rl.commands.pipeline", "the progressive SAIL-VL2 post-training pipeline"),
     "report": ("sail_rl.commands.report", "draw reward, accuracy and length curves of a run"),
+    "export": ("sail_rl.commands.export", "write a full HF model from an RL run's sharded checkpoint"),
 }
 
 

@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
             raise
         raise DiskSpaceError(f"no space left on the device while training into {out}; free space and "
                              "continue with --resume") from None
+    if trainer.rank != 0:  # under torchrun, rank 0 reports and runs format_eval
+        return 0
     print(f"sft: saved the model to {summary['output_dir']} after {summary['steps']} steps ({summary['train_s']:.0f} s)")
     if recipe.format_eval.data_file:
         summary["format_eval"] = _format_eval(recipe)

@@ -1,7 +1,7 @@
 """The RL loop, written against three handles so it runs the same with or without Ray.
 
-    trainer:  compute_log_probs(batch) / update(batch) / weights_for_sync() / state_dict() /
-              load_state_dict(state) / save_pretrained(dir)
+    trainer:  compute_log_probs(batch) / update(batch) / weights_for_sync() / save_state(dir) /
+              load_state(dir) / save_pretrained(dir)
     rollout:  generate(requests, sampling) -> [Rollout] / update_weights(state_dict)
     scorer:   submit([RewardInput]) -> future of rewards.ScoreResult
 
@@ -30,7 +30,7 @@ from sail_rl.rl.config import RunRecipe
 from sail_rl.rl.metrics import MetricsLogger, group_rollout_metrics
 from sail_rl.rl.sampler import PromptSampler
 from sail_rl.trainer.batch import TrainBatch, collate
-from sail_rl.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from sail_rl.trainer.checkpoint import SHARDS_DIR, latest_checkpoint, load_checkpoint, save_checkpoint
 from sail_rl.trainer.worker import on_policy_update
 
 
@@ -223,9 +223,10 @@ class RLLoop:
         state = {"sampler": self.sampler.state_dict(), "recipe_output_dir": str(self.run_dir)}
         from sail_rl.rundir import make_readable
 
+        final = self.step == self.recipe.run.total_steps  # the HF export: at the end of the run only
         path = save_checkpoint(
-            self.run_dir, self.step, self.trainer.state_dict(), state,
-            save_model=self.trainer.save_pretrained, keep_last=self.recipe.run.keep_last_checkpoints,
+            self.run_dir, self.step, {}, state, save_shards=self.trainer.save_state,
+            save_model=self.trainer.save_pretrained if final else None, keep_last=self.recipe.run.keep_last_checkpoints,
         )
         make_readable(path)  # safetensors writes 0600; a checkpoint is for the team to read
         return path
@@ -234,8 +235,8 @@ class RLLoop:
         path = latest_checkpoint(self.run_dir)
         if path is None:
             return False
-        trainer_state, state = load_checkpoint(path)
-        self.trainer.load_state_dict(trainer_state)
+        _, state = load_checkpoint(path)
+        self.trainer.load_state(str(path / SHARDS_DIR))
         self.sampler.load_state_dict(state["sampler"])
         self.step = state["step"]
         self.rollout.update_weights(self.trainer.weights_for_sync())

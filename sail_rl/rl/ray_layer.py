@@ -40,14 +40,11 @@ class TrainerHost:
     """One data-parallel rank: joins the process group, then hosts a PolicyTrainer."""
 
     def __init__(self, model_dir: str, recipe: RunRecipe, rank: int, world_size: int, master: tuple[str, int]):
-        import torch.distributed as dist
-
+        from sail_rl.trainer.parallel import join_process_group
         from sail_rl.trainer.worker import PolicyTrainer
 
         torch.set_num_threads(recipe.trainer.torch_threads or os.cpu_count() or 1)
-        if world_size > 1:
-            backend = "nccl" if torch.cuda.is_available() else "gloo"
-            dist.init_process_group(backend, init_method=f"tcp://{master[0]}:{master[1]}", rank=rank, world_size=world_size)
+        join_process_group(rank, world_size, init_method=f"tcp://{master[0]}:{master[1]}")
         self.trainer = PolicyTrainer(model_dir, recipe.trainer, recipe.algorithm, total_steps=recipe.run.total_steps,
                                      dtype=recipe.model.dtype, rank=rank, world_size=world_size, attn_implementation=recipe.model.attn_implementation)
 
@@ -105,14 +102,12 @@ class RayTrainerGroup:
     def weights_for_sync(self):
         return self._rank0("weights_for_sync")
 
-    def state_dict(self) -> dict:
-        return self._rank0("state_dict")
+    def save_state(self, out_dir) -> None:
+        """Every rank writes its own shard into `out_dir`; nothing passes through the driver."""
+        self._all("save_state", str(out_dir))
 
-    def load_state_dict(self, state: dict) -> None:
-        import ray
-
-        ref = ray.put(state)
-        ray.get([a.call.remote("load_state_dict", ref) for a in self.actors])
+    def load_state(self, in_dir) -> None:
+        self._all("load_state", str(in_dir))
 
     def save_pretrained(self, out_dir) -> None:
         self._rank0("save_pretrained", str(out_dir))

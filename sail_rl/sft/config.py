@@ -97,7 +97,7 @@ class SFTTrainConfig:
     adam_beta2: float = 0.999
     max_grad_norm: float = 1.0
     seed: int = 0
-    bf16: Optional[bool] = None  # None: bf16 autocast on GPU, fp32 on CPU
+    bf16: Optional[bool] = None  # TRL's name; model.dtype is the compute dtype, and a set bf16 must agree with it
     max_length: int = 2048  # tokens per sample, image tokens included; longer samples are an error
     completion_only_loss: bool = True  # False: loss on every non-image, non-pad token
     assistant_turns: Literal["all", "last"] = "all"  # which assistant turns of a conversation are supervised
@@ -105,6 +105,8 @@ class SFTTrainConfig:
     freeze_vision_tower: bool = False
     freeze_projector: bool = False
     lora: LoraSection = field(default_factory=LoraSection)
+    # data parallel over the processes of a torchrun launch: full replicas + gradient all-reduce, or FSDP2 sharding
+    strategy: Literal["ddp", "fsdp2"] = "ddp"
     torch_num_threads: Optional[int] = None  # CPU intra-op threads; None: torch's default. 1 on shared small CPUs
     logging_steps: int = 10
     save_steps: int = 0  # 0: only the final save
@@ -117,6 +119,9 @@ class SFTTrainConfig:
                 "attention masks and position ids that SAIL-VL's image splicing does not take, so the loss would not "
                 "be exact; set train.packing=false"
             )
+        if self.strategy == "fsdp2" and self.lora.enabled:
+            raise ConfigError("train.strategy fsdp2 with train.lora.enabled is not supported (merging adapters into "
+                              "sharded weights); use train.strategy: ddp for LoRA runs")
         for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "max_length", "logging_steps"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")

@@ -12,6 +12,12 @@ Why not TRL's `SFTTrainer` itself (1.16 is installed)? Three constraints decided
   that is a pure function of (seed, epoch).
 - speed on 2 CPU cores: no dataloader workers, accelerate or callbacks; a step of the tiny
   model is ~30 ms, dominated by the forward/backward.
+Data parallel runs on the RL trainer's machinery (`sail_rl.trainer.parallel`): launched with
+`torchrun --nproc_per_node N -m sail_rl.cli sft RECIPE`, each rank takes a strided share of
+every global micro-batch (per_device_train_batch_size x N samples), the loss is divided by the
+supervised tokens of the whole step on all ranks, and gradients are SUMMED over ranks (ddp:
+all-reduce; fsdp2: reduce-scatter into shards), so N ranks take the step one process takes on
+the same global batch.
 What is kept from TRL: the config names (see config.py), `completion_only_loss`, the loss
 as a token mean over the supervised tokens of the whole accumulated batch (TRL's
 `num_items_in_batch`), and its logging keys (loss, grad_norm, learning_rate, num_tokens,
@@ -21,6 +27,7 @@ mean_token_accuracy, epoch).
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -34,6 +41,7 @@ from sail_rl.sft import checkpoint as ckpt
 from sail_rl.sft.config import SFTRecipe
 from sail_rl.sft.examples import SourceData, default_epoch_size, epoch_plan
 from sail_rl.sft.masks import IGNORE_INDEX, SFTCollator, tokenize_example
+from sail_rl.trainer import parallel, precision
 from sail_rl.schedule import lr_lambda  # noqa: F401  (re-exported: the SFT tests use it)
 
 
@@ -66,12 +74,15 @@ def check_lora_targets(model, prefix_pattern: str, targets: list[str]) -> None:
             raise ConfigError(f"train.lora.target_modules: '{target}' is no linear layer of the LLM; valid: {', '.join(valid)}")
 
 
-def use_bf16(flag: Optional[bool]) -> bool:
-    if flag is None:
-        return torch.cuda.is_available()
-    if flag and not torch.cuda.is_available():
-        raise ConfigError("train.bf16=true needs a GPU; leave it null (auto) or false on a CPU")
-    return flag
+
+def sft_compute_dtype(model_dtype: str, bf16: Optional[bool]) -> torch.dtype:
+    """`model.dtype` is the compute dtype (weights and optimizer state stay fp32, see
+    `sail_rl.trainer.precision`); TRL's `train.bf16`, when set, must say the same."""
+    if bf16 is not None and bf16 != (model_dtype == "bfloat16"):
+        want = "bfloat16" if bf16 else "float32"
+        raise ConfigError(f"train.bf16={str(bf16).lower()} contradicts model.dtype={model_dtype} (the compute dtype); "
+                          f"set model.dtype: {want} or leave train.bf16 null")
+    return precision.compute_dtype(model_dtype)
 
 
 def _truncate_log(path: Path, after_step: int) -> None:
@@ -101,10 +112,13 @@ class SFTTrainer:
         from sail_rl.model.builder import load_processor
 
         recipe.require_sources()
-        self.recipe, self.cfg, self.log = recipe, recipe.train, log
+        self.recipe, self.cfg = recipe, recipe.train
         self.output_dir = Path(self.cfg.output_dir)
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.bf16 = use_bf16(self.cfg.bf16)
+        self.rank, self.world_size = parallel.join_process_group()
+        self.fsdp = self.cfg.strategy == "fsdp2" and self.world_size > 1
+        self.log = log if self.rank == 0 else (lambda _msg: None)
+        self.device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+        self.compute_dtype = sft_compute_dtype(recipe.model.dtype, self.cfg.bf16)
         if self.cfg.torch_num_threads:
             torch.set_num_threads(self.cfg.torch_num_threads)
         self.processor = load_processor(recipe.model.path)
@@ -112,10 +126,12 @@ class SFTTrainer:
         self.ratios = [s.ratio for s in recipe.data.sources]
         sizes = [len(s) for s in self.sources]
         self.epoch_size = recipe.data.samples_per_epoch or default_epoch_size(sizes, self.ratios)
-        self.batches_per_epoch = self.epoch_size // self.cfg.per_device_train_batch_size
+        self.global_batch_size = self.cfg.per_device_train_batch_size * self.world_size  # samples per micro-step
+        self.batches_per_epoch = self.epoch_size // self.global_batch_size
         if self.batches_per_epoch < self.cfg.gradient_accumulation_steps:
-            raise ConfigError(f"an epoch has {self.epoch_size} samples, fewer than one optimiser step needs; "
-                              "lower train.per_device_train_batch_size or add data")
+            raise ConfigError(f"an epoch has {self.epoch_size} samples, fewer than one optimiser step needs "
+                              f"({self.global_batch_size * self.cfg.gradient_accumulation_steps} on {self.world_size} "
+                              "process(es)); lower train.per_device_train_batch_size or add data")
         steps_per_epoch = self.batches_per_epoch // self.cfg.gradient_accumulation_steps
         self.total_steps = self.cfg.max_steps if self.cfg.max_steps > 0 else max(1, int(steps_per_epoch * self.cfg.num_train_epochs))
         self.collator = SFTCollator(self.processor.tokenizer.pad_token_id)
@@ -132,7 +148,7 @@ class SFTTrainer:
         from sail_rl.model.builder import load_model
 
         torch.manual_seed(self.cfg.seed)
-        model = load_model(path, self.recipe.model.dtype, self.recipe.model.attn_implementation)
+        model = load_model(path, "float32", self.recipe.model.attn_implementation)  # fp32 master weights
         if self.recipe.model.gradient_checkpointing:
             model.model.language_model.gradient_checkpointing_enable()
         model.model.vision_tower.requires_grad_(not self.cfg.freeze_vision_tower)
@@ -147,7 +163,10 @@ class SFTTrainer:
             check_lora_targets(model, r".*\.language_model\..*\.", lora.target_modules)
             model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
                                                      target_modules=pattern))
-        return model.to(self.device).train()
+        model = model.to(self.device).train()
+        if self.fsdp:
+            parallel.shard_fsdp2(model, self.world_size, self.device.type, self.compute_dtype)
+        return model
 
     def _build_optimizer(self) -> None:
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -171,8 +190,8 @@ class SFTTrainer:
         return self._features[key]
 
     def next_batch(self) -> list[tuple[int, int]]:
-        """The (source, index) pairs of the next micro-batch; advances the data position."""
-        size = self.cfg.per_device_train_batch_size
+        """The (source, index) pairs of the next global micro-batch (all ranks); advances the data position."""
+        size = self.global_batch_size
         if self.position + size > self.batches_per_epoch * size:
             self.epoch, self.position = self.epoch + 1, 0
         if self._plan_epoch != self.epoch:
@@ -190,7 +209,7 @@ class SFTTrainer:
         labels = batch.pop("labels")
         moe = getattr(self.model.config.get_text_config(), "num_experts", None)
         extra = {"output_router_logits": True} if moe else {}
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.bf16):
+        with precision.autocast(self.device.type, self.compute_dtype):
             out = self.model(**batch, **extra)
         loss_sum, n_tokens, n_correct = masked_lm_loss_sum(out.logits, labels)
         aux = getattr(out, "aux_loss", None)
@@ -200,29 +219,36 @@ class SFTTrainer:
     def train_step(self) -> dict[str, float]:
         """One optimiser step over `gradient_accumulation_steps` micro-batches.
 
-        loss = sum of token losses / supervised tokens of the whole step (+ MoE aux loss).
+        loss = sum of token losses / supervised tokens of the whole step on all ranks (+ MoE aux
+        loss); this rank's share of each global micro-batch is rows rank, rank + N, ...
         """
-        micro = [self.collator([self._feature(s, i) for s, i in self.next_batch()])
+        self.optimizer.zero_grad(set_to_none=True)  # here, not after the step: the gradients stay readable
+        micro = [self.collator([self._feature(s, i) for s, i in self.next_batch()[self.rank :: self.world_size]])
                  for _ in range(self.cfg.gradient_accumulation_steps)]
-        n_items = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro)
+        n_local = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro)
+        n_items = self._sum(n_local)
         aux_coef = getattr(self.model.config.get_text_config(), "router_aux_loss_coef", 0.0) or 0.0
         total_loss, total_correct, total_tokens = 0.0, 0, 0
         for batch in micro:
             total_tokens += int(batch["attention_mask"].sum())
             loss_sum, _, n_correct, aux = self._forward_loss(batch)
-            loss = loss_sum / max(1, n_items) + aux_coef * aux / len(micro)
+            loss = loss_sum / max(1, n_items) + aux_coef * aux / (len(micro) * self.world_size)
             loss.backward()
             total_loss += float(loss_sum.detach())
             total_correct += n_correct
-        grad_norm = torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad],
-                                                   self.cfg.max_grad_norm)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if self.world_size > 1 and not self.fsdp:
+            parallel.all_reduce_grads(params)  # fsdp2 reduce-scatters in the backward
+        grad_norm = parallel.full_value(torch.nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm))
         lr = self.scheduler.get_last_lr()[0]
         self.optimizer.step()
         self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
-        return {"loss": total_loss / max(1, n_items), "grad_norm": float(grad_norm), "learning_rate": lr,
-                "num_tokens": total_tokens, "mean_token_accuracy": total_correct / max(1, n_items)}
+        return {"loss": self._sum(total_loss) / max(1, n_items), "grad_norm": grad_norm, "learning_rate": lr,
+                "num_tokens": int(self._sum(total_tokens)), "mean_token_accuracy": self._sum(total_correct) / max(1, n_items)}
+
+    def _sum(self, value: float) -> float:
+        return parallel.sum_over_ranks(value, self.world_size, self.device)
 
     def train(self, resume: bool = False) -> dict[str, Any]:
         """Run to `total_steps`; checkpoint every `save_steps`; save the final model. Returns a summary."""
@@ -232,9 +258,10 @@ class SFTTrainer:
         _truncate_log(self.output_dir / "log.jsonl", self.step)  # a resumed run logs its steps once
         self.log(f"sft: {self.total_steps} steps, epoch of {self.epoch_size} samples, batch "
                  f"{self.cfg.per_device_train_batch_size}x{self.cfg.gradient_accumulation_steps}, "
-                 f"{'bf16' if self.bf16 else 'fp32'} on {self.device}, from step {self.step}")
+                 f"{str(self.compute_dtype).removeprefix('torch.')} compute on {self.device}, from step {self.step}")
         start, tokens, last = time.perf_counter(), 0, {}
-        with (self.output_dir / "log.jsonl").open("a", encoding="utf-8") as log_file:
+        log_path = self.output_dir / "log.jsonl" if self.rank == 0 else Path(os.devnull)
+        with log_path.open("a", encoding="utf-8") as log_file:
             while self.step < self.total_steps:
                 metrics = self.train_step()
                 tokens += metrics["num_tokens"]
@@ -247,21 +274,52 @@ class SFTTrainer:
                 if self.cfg.save_steps and self.step % self.cfg.save_steps == 0 and self.step < self.total_steps:
                     self.save_checkpoint()
         config_text = dump_yaml(self.recipe)
-        ckpt.save_final(self.output_dir, self.model, self.processor, {"sft_recipe.yaml": config_text})
+        model = self._full_model()
+        if self.rank == 0:
+            ckpt.save_final(self.output_dir, model, self.processor, {"sft_recipe.yaml": config_text})
+        self._barrier()
         return {"steps": self.step, "train_s": round(time.perf_counter() - start, 2), "last": last,
                 "output_dir": str(self.output_dir)}
 
     # ------------------------------------------------------------------ checkpoints
 
-    def trainer_state(self) -> dict[str, Any]:
+    def trainer_state(self, optimizer_state: Optional[dict] = None) -> dict[str, Any]:
         trainable = {k: v.detach().cpu() for k, v in self.model.named_parameters() if v.requires_grad}
         return {"step": self.step, "epoch": self.epoch, "position": self.position, "seed": self.cfg.seed,
-                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "optimizer": optimizer_state or self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "rng": ckpt.rng_state(), "trainable": trainable if self.cfg.lora.enabled else None}
 
-    def save_checkpoint(self) -> Path:
-        return ckpt.save_checkpoint(self.output_dir, self.step, self.model, self.processor, self.trainer_state(),
-                                    self.cfg.save_total_limit)
+    def save_checkpoint(self) -> Optional[Path]:
+        """Rank 0 writes (under fsdp2 after gathering the full weights and optimizer state: a collective)."""
+        model, optimizer_state = self.model, None
+        if self.fsdp:
+            model_state, optimizer_state = parallel.full_training_state(self.model, self.optimizer)
+            model = self._plain_model(model_state)
+        path = None
+        if self.rank == 0:
+            path = ckpt.save_checkpoint(self.output_dir, self.step, model, self.processor,
+                                        self.trainer_state(optimizer_state), self.cfg.save_total_limit)
+        self._barrier()
+        return path
+
+    def _full_model(self):
+        """The model to write: itself, or under fsdp2 an unsharded CPU copy on rank 0 (a collective)."""
+        return self._plain_model(parallel.full_model_state(self.model)) if self.fsdp else self.model
+
+    def _plain_model(self, state: dict):
+        if self.rank != 0:
+            return None
+        from sail_rl.model.builder import load_model
+
+        model = load_model(self.recipe.model.path, "float32", self.recipe.model.attn_implementation)
+        model.load_state_dict(state)
+        return model
+
+    def _barrier(self) -> None:
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
 
     def resume(self) -> Optional[Path]:
         """Load the newest complete checkpoint of output_dir: weights, optimizer, scheduler, RNG, position."""
@@ -279,7 +337,14 @@ class SFTTrainer:
         else:
             self.model = self._build_model(str(path))
             self._build_optimizer()
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.fsdp:  # a full (unsharded) optimizer state: every rank keeps its shard
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+            # not strict: a parameter that never had a gradient (an unused norm) has no Adam state, as in the run
+            set_optimizer_state_dict(self.model, self.optimizer, state["optimizer"],
+                                     options=StateDictOptions(full_state_dict=True, strict=False))
+        else:
+            self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         ckpt.set_rng_state(state["rng"])
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]

@@ -2,14 +2,25 @@
 
 A run killed at any moment leaves either a complete checkpoint or a `.tmp` folder that the
 next save or resume ignores; never a half-written `step_N/`.
+
+    step_N/state.json     the loop's JSON state (sampler, step)
+    step_N/trainer.pt     small driver-side state and the RNGs
+    step_N/shards/        weights + optimizer state, `torch.distributed.checkpoint`: every trainer
+                          rank writes its own shard (nothing goes through rank 0 or the driver), and
+                          a resume reshards them to any world size and strategy (ddp, fsdp2, 1 process)
+    step_N/model/         a full HF export (`save_pretrained`), written at the end of a run only
+
+With several nodes, `run.output_dir` must be on a filesystem every trainer rank can write.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import shutil
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -18,6 +29,8 @@ import torch
 
 STATE_FILE = "state.json"
 TRAINER_FILE = "trainer.pt"
+SHARDS_DIR = "shards"
+SHARDS_META = "trainer_meta.pt"
 
 
 def rng_state() -> dict:
@@ -55,8 +68,10 @@ def save_checkpoint(
     state: dict,
     save_model: Callable[[Path], None] | None = None,
     keep_last: int = 2,
+    save_shards: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Write step `step` atomically. `state` is JSON (sampler, metrics); `save_model(dir)` writes HF files."""
+    """Write step `step` atomically. `state` is JSON (sampler, metrics); `save_shards(dir)` has every
+    trainer rank write its shard (see `save_sharded`); `save_model(dir)` writes HF files."""
     root = checkpoint_dir(run_dir)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step}"
@@ -65,6 +80,8 @@ def save_checkpoint(
         shutil.rmtree(tmp)
     tmp.mkdir()
     torch.save({"trainer": trainer_state, "rng": rng_state()}, tmp / TRAINER_FILE)
+    if save_shards is not None:
+        save_shards(tmp / SHARDS_DIR)
     if save_model is not None:
         save_model(tmp / "model")
     (tmp / STATE_FILE).write_text(json.dumps({"step": step, **state}, indent=1))
@@ -83,6 +100,60 @@ def load_checkpoint(path: str | Path) -> tuple[dict, dict]:
     blob = torch.load(path / TRAINER_FILE, map_location="cpu", weights_only=False)
     set_rng_state(blob["rng"])
     return blob["trainer"], json.loads((path / STATE_FILE).read_text())
+
+
+def _state_dicts(pairs: dict) -> dict:
+    """{name: model state, name_optimizer: optimizer state} keyed by parameter names (sharded under
+    fsdp2); an optimizer of None leaves its state out (loading weights alone)."""
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_state_dict
+
+    state = {}
+    for name, (module, optimizer) in pairs.items():
+        if optimizer is None:
+            state[name] = get_model_state_dict(module)
+        else:
+            state[name], state[f"{name}_optimizer"] = get_state_dict(module, optimizer)
+    return state
+
+
+def save_sharded(out_dir: str | Path, pairs: dict, meta: dict, rank: int) -> None:
+    """Every rank writes its own shard of each (module, optimizer) in `pairs`; rank 0 adds `meta`.
+
+    A collective under data parallel: call it on every rank. Replicated (ddp) tensors are
+    written once; fsdp2's DTensor shards each by their owner.
+    """
+    import torch.distributed.checkpoint as dcp
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with _one_process_quiet():
+        dcp.save(_state_dicts(pairs), checkpoint_id=str(out_dir))
+    if rank == 0:
+        torch.save(meta, out_dir / SHARDS_META)
+
+
+def load_sharded(in_dir: str | Path, pairs: dict) -> dict:
+    """Load `save_sharded`'s files into `pairs` (resharded to this world size); returns `meta`. A collective."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_state_dict
+
+    state = _state_dicts(pairs)  # the targets: their shapes and shardings say what each rank reads
+    with _one_process_quiet():
+        dcp.load(state, checkpoint_id=str(in_dir))
+    for name, (module, optimizer) in pairs.items():
+        if optimizer is None:
+            set_model_state_dict(module, state[name])
+        else:
+            set_state_dict(module, optimizer, model_state_dict=state[name], optim_state_dict=state[f"{name}_optimizer"])
+    return torch.load(Path(in_dir) / SHARDS_META, map_location="cpu", weights_only=False)
+
+
+@contextlib.contextmanager
+def _one_process_quiet():
+    """DCP warns on every call without a process group; one process is a supported case here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled, unavailable or uninitialized")
+        yield
 
 
 def _fsync_tree(root: Path) -> None:

@@ -12,8 +12,12 @@ Each rank takes its share of every mini-batch's rows; losses are divided by the 
 token/sequence counts and gradients summed over ranks, so N ranks take the same step as
 one process on the whole mini-batch. `trainer.strategy` picks full replicas with an
 all-reduce (ddp) or FSDP2 sharding (fsdp2); see `sail_rl.trainer.parallel`. Under fsdp2
-`weights_for_sync`, `state_dict` and `save_pretrained` are collectives: call them on every
+`weights_for_sync`, `save_state` and `save_pretrained` are collectives: call them on every
 rank; rank 0 gets the result, the others an empty dict.
+
+Precision (`sail_rl.trainer.precision`): parameters and optimizer state are float32 whatever
+`dtype` says; `dtype` (the recipe's `model.dtype`) is the compute dtype of forwards and
+backwards. `weights_for_sync` hands out fp32 weights; the rollout engine casts to its own dtype.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import torch
 from sail_rl.algorithms import AlgorithmConfig, compute_policy_loss, value_loss
 from sail_rl.trainer.batch import TrainBatch, split_rows
 from sail_rl.schedule import lr_lambda
-from sail_rl.trainer import parallel
+from sail_rl.trainer import checkpoint, parallel, precision
 from sail_rl.trainer.config import TrainerConfig
 from sail_rl.trainer.logprobs import ValueModel, policy_forward
 
@@ -50,12 +54,13 @@ class PolicyTrainer:
             torch.set_num_threads(cfg.torch_threads)
         torch.manual_seed(cfg.seed)
         self.cfg, self.algo = cfg, algo
-        self.model_dir, self.dtype = str(model_dir), dtype
+        self.model_dir, self.dtype = str(model_dir), dtype  # dtype: the compute dtype; weights stay fp32
+        self.compute_dtype = precision.compute_dtype(dtype)
         self.rank, self.world_size = rank, world_size
         self.fsdp = cfg.strategy == "fsdp2" and world_size > 1
         self.padding_free = cfg.padding_free if cfg.padding_free is not None else "flash" in attn_implementation
         self.device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
-        self.model = load_model(model_dir, dtype=dtype, attn_implementation=attn_implementation).to(self.device)
+        self.model = load_model(model_dir, dtype="float32", attn_implementation=attn_implementation).to(self.device)
         self.suppress_ids = banned_token_ids(load_processor(model_dir).tokenizer)
         self.model.train()
         if cfg.gradient_checkpointing:
@@ -65,7 +70,8 @@ class PolicyTrainer:
         self.needs_ref = cfg.use_reference if cfg.use_reference is not None else (algo.kl_coef > 0 or algo.kl_loss_coef > 0)
         self.reference = None
         if self.needs_ref and not cfg.lora.enabled:
-            self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+            # frozen: no master copy needed, so held in the compute dtype (half the memory in bf16)
+            self.reference = copy.deepcopy(self.model).eval().requires_grad_(False).to(self.compute_dtype)
         self.critic = None
         if algo.advantage_estimator == "gae":
             self.critic = ValueModel(copy.deepcopy(self.model)).to(self.device)
@@ -75,7 +81,7 @@ class PolicyTrainer:
         if self.fsdp:  # after the copies: reference and critic are sharded alike
             for module in (self.model, self.reference, self.critic):
                 if module is not None:
-                    parallel.shard_fsdp2(module, world_size, self.device.type)
+                    parallel.shard_fsdp2(module, world_size, self.device.type, self.compute_dtype)
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:  # an update would be a no-op
             from sail_rl.errors import ConfigError
@@ -124,9 +130,17 @@ class PolicyTrainer:
 
     # ------------------------------------------------------------------ log-probs
 
+    def _autocast(self):
+        return precision.autocast(self.device.type, self.compute_dtype)
+
     def _log_probs(self, model, micro: TrainBatch, with_entropy: bool = False):
-        return policy_forward(model, micro, self.cfg.temperature, with_entropy=with_entropy,
-                              suppress_ids=self.suppress_ids, padding_free=self.padding_free)
+        with self._autocast():
+            return policy_forward(model, micro, self.cfg.temperature, with_entropy=with_entropy,
+                                  suppress_ids=self.suppress_ids, padding_free=self.padding_free)
+
+    def _values(self, micro: TrainBatch) -> torch.Tensor:
+        with self._autocast():
+            return self.critic(micro)
 
     @torch.no_grad()
     def compute_log_probs(self, batch: TrainBatch, rows: list[int] | None = None, old: bool = True) -> dict[str, torch.Tensor]:
@@ -149,7 +163,7 @@ class PolicyTrainer:
             if self.needs_ref:
                 values["ref_log_probs"] = self._reference_log_probs(micro)
             if self.critic is not None:
-                values["old_values"] = self.critic(micro)
+                values["old_values"] = self._values(micro)
             if stand_in:
                 continue
             for key, value in values.items():  # micro-batches are trimmed: the rest of each row is 0
@@ -218,6 +232,8 @@ class PolicyTrainer:
         grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm)
         self.optimizer.step()
         out = {k: v / max(n_micro, 1) for k, v in metric_sums.items()}
+        # each micro-batch's loss is its share of the mini-batch loss (global normalisers): the sum is the loss
+        out["loss"] = parallel.sum_over_ranks(metric_sums.get("loss", 0.0), self.world_size, self.device)
         out["grad_norm"] = parallel.full_value(grad_norm)
         if self.critic is not None:
             critic_params = [p for p in self.critic.parameters() if p.requires_grad]
@@ -249,7 +265,7 @@ class PolicyTrainer:
             metrics["moe_aux_loss"] = float(aux_loss)
         (loss * weight).backward()
         if self.critic is not None:
-            values = self.critic(micro)
+            values = self._values(micro)
             v_loss, v_metrics = value_loss(
                 values, micro.old_values, micro.returns, micro.response_mask,
                 value_clip=self.algo.value_clip, loss_agg_mode=self.algo.loss_agg_mode,
@@ -287,32 +303,27 @@ class PolicyTrainer:
         model.save_pretrained(out_dir)
         load_processor(self.model_dir).save_pretrained(out_dir)
 
-    def state_dict(self) -> dict:
-        """Everything to resume: weights (incl. adapter), optimizers, scheduler, step (rank 0 gets it)."""
+    def _trained_pairs(self) -> dict:
         pairs = {"model": (self.model, self.optimizer)}
         if self.critic is not None:
             pairs["critic"] = (self.critic, self.critic_optimizer)
-        state: dict = {"scheduler": self.scheduler.state_dict(), "global_step": self.global_step}
-        for name, (module, optimizer) in pairs.items():
-            if self.fsdp:
-                state[name], state[f"{name}_optimizer"] = parallel.full_training_state(module, optimizer)
-            else:
-                state[name], state[f"{name}_optimizer"] = module.state_dict(), optimizer.state_dict()
-        return state if self.rank == 0 else {}
+        return pairs
 
-    def load_state_dict(self, state: dict) -> None:
-        """Resume from `state_dict()` (every rank gets the full state)."""
-        pairs = {"model": (self.model, self.optimizer)}
-        if self.critic is not None and "critic" in state:
-            pairs["critic"] = (self.critic, self.critic_optimizer)
-        for name, (module, optimizer) in pairs.items():
-            if self.fsdp:
-                parallel.load_training_state(module, optimizer, state[name], state[f"{name}_optimizer"])
-            else:
-                module.load_state_dict(state[name])
-                optimizer.load_state_dict(state[f"{name}_optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.global_step = state["global_step"]
+    def save_state(self, out_dir: str) -> None:
+        """Everything to resume (weights incl. adapter, optimizers, scheduler, step): each rank writes
+        its own shard into `out_dir` (a collective; see `sail_rl.trainer.checkpoint.save_sharded`)."""
+        meta = {"scheduler": self.scheduler.state_dict(), "global_step": self.global_step}
+        checkpoint.save_sharded(out_dir, self._trained_pairs(), meta, self.rank)
+
+    def load_state(self, in_dir: str) -> None:
+        """Resume from `save_state`'s files, written by any world size and strategy (a collective)."""
+        meta = checkpoint.load_sharded(in_dir, self._trained_pairs())
+        self.scheduler.load_state_dict(meta["scheduler"])
+        self.global_step = meta["global_step"]
+
+    def load_weights(self, in_dir: str) -> None:
+        """The policy's weights alone from `save_state`'s files (for an export; no optimizer state read)."""
+        checkpoint.load_sharded(in_dir, {"model": (self.model, None)})
 
 
 def on_policy_update(cfg: TrainerConfig, algo: AlgorithmConfig, n_rows: int) -> bool:

@@ -108,3 +108,29 @@ def test_moe_step_adds_the_router_aux_loss(tiny_moe_dir, make_recipe):
     _, n_tokens, _, aux = trainer._forward_loss(batch)
     assert n_tokens > 0 and float(aux.detach()) > 0
     assert trainer.train_step()["loss"] > 0
+
+
+def _sft_step_delta(make_recipe, dtype: str) -> tuple[torch.Tensor, SFTTrainer]:
+    import dataclasses
+
+    recipe = make_recipe(f"p_{dtype}", learning_rate=1e-6, lr_scheduler_type="constant", warmup_steps=0)
+    recipe.model = dataclasses.replace(recipe.model, dtype=dtype)
+    trainer = SFTTrainer(recipe, log=_quiet)
+    before = {k: v.detach().clone() for k, v in trainer.model.named_parameters()}
+    trainer.train_step()
+    return torch.cat([(p.detach() - before[k]).flatten() for k, p in trainer.model.named_parameters()]), trainer
+
+
+def test_bf16_compute_keeps_fp32_weights_and_takes_the_fp32_step(make_recipe):
+    from tests.trainer.test_precision import assert_same_update
+
+    fp32, _ = _sft_step_delta(make_recipe, "float32")
+    bf16, trainer = _sft_step_delta(make_recipe, "bfloat16")
+    assert trainer.compute_dtype == torch.bfloat16
+    assert {p.dtype for p in trainer.model.parameters()} == {torch.float32}
+    assert_same_update(fp32, bf16)
+
+
+def test_bf16_flag_must_agree_with_the_compute_dtype(make_recipe):
+    with pytest.raises(ConfigError, match="train.bf16=true contradicts model.dtype=float32"):
+        SFTTrainer(make_recipe(bf16=True), log=_quiet)
