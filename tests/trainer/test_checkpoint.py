@@ -51,7 +51,7 @@ def test_export_writes_the_merged_lora_policy(tiny_dir, tmp_path):
     run_dir = tmp_path / "run"
     save_checkpoint(run_dir, 1, {}, {}, save_shards=lambda d: trainer.save_state(str(d)))
     (run_dir / "recipe.yaml").write_text(dump_yaml(recipe))
-    assert export.run(argparse.Namespace(run_dir=str(run_dir), step=None, out=str(tmp_path / "hf"))) == 0
+    assert export.run(argparse.Namespace(run_dir=str(run_dir), step=None, out=str(tmp_path / "hf"), overwrite=False)) == 0
     exported = load_model(tmp_path / "hf").state_dict()  # AutoModelForImageTextToText
     synced = trainer.weights_for_sync()
     assert any(not torch.equal(synced[k], load_model(tiny_dir).state_dict()[k]) for k in synced)
