@@ -7,13 +7,17 @@ trainer and vLLM hold different GPUs.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from sail_rl.rl.config import RunRecipe
+
+REPO_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
@@ -24,6 +28,9 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     address = address or os.environ.get("RAY_ADDRESS")
     env = {"env_vars": {"TOKENIZERS_PARALLELISM": "false", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}}
     if address:
+        # a joined cluster's workers start from the nodes' environment: point them at this checkout
+        # (the same path on every node, e.g. a shared filesystem; a pip-installed sail-rl needs nothing)
+        env["env_vars"]["PYTHONPATH"] = os.pathsep.join(p for p in (REPO_ROOT, os.environ.get("PYTHONPATH", "")) if p)
         ray.init(address=address, runtime_env=env, log_to_driver=True)
     else:
         ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, runtime_env=env,
@@ -180,9 +187,20 @@ def placement(recipe: RunRecipe) -> tuple[list[dict], list[dict]]:
     check_cluster(plan, ray.cluster_resources(), [n["Resources"].get("GPU", 0.0) for n in nodes])
     pg = placement_group(plan.bundles, strategy="PACK")
     ray.get(pg.ready(), timeout=120)
+    _write_node_map(pg, plan, Path(recipe.run.output_dir) / "placement.json")
 
     def opts(slot) -> dict:
         strategy = PlacementGroupSchedulingStrategy(placement_group=pg, placement_group_bundle_index=slot.bundle)
         return {"num_cpus": slot.cpus, "num_gpus": slot.gpus, "scheduling_strategy": strategy}
 
     return [opts(s) for s in plan.trainer], [opts(s) for s in plan.rollout]
+
+
+def _write_node_map(pg, plan, path: Path) -> None:
+    """placement.json: the Ray node id of each trainer rank and rollout worker (multi-node runs)."""
+    from ray.util.placement_group import placement_group_table
+
+    nodes = placement_group_table(pg)["bundles_to_node_id"]
+    where = {"trainer": [nodes[s.bundle] for s in plan.trainer], "rollout": [nodes[s.bundle] for s in plan.rollout]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(where, indent=1))

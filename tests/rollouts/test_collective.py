@@ -1,4 +1,4 @@
-"""The trainer-to-rollouts weight group over gloo: exact tensors, buckets, casts, lazy receive."""
+"""The trainer-to-rollouts weight group over gloo: exact tensors, buckets, casts, repeated syncs."""
 
 from __future__ import annotations
 
@@ -61,29 +61,3 @@ def test_gloo_group_delivers_every_tensor_exactly_to_every_rollout_rank():
             got = received[(rank, sync)]
             assert [n for n, _ in got] == [n for n, _ in _weights()]
             assert all(t.dtype == ref.dtype and torch.equal(t, ref) for (_, t), (_, ref) in zip(got, _weights()))
-
-
-def test_receive_is_lazy_one_bucket_at_a_time():
-    port = _free_port()
-    pulled = []
-
-    def source():
-        for name, tensor in _weights():
-            pulled.append(name)
-            yield name, tensor
-
-    group_box = {}
-    thread = threading.Thread(target=lambda: group_box.setdefault("g", WeightGroup("127.0.0.1", port, 1, 2, "gloo", timeout_s=60)))
-    thread.start()
-    sender = WeightGroup("127.0.0.1", port, 0, 2, "gloo", timeout_s=60)
-    thread.join()
-    stream = group_box["g"].receive()
-    result = {}
-    send = threading.Thread(target=lambda: result.setdefault("bytes", sender.send(source(), bucket_bytes=1)))
-    send.start()
-    first_name, _ = next(stream)  # bucket 1 (one tensor: each exceeds 1 byte) has arrived
-    assert first_name == "model.layers.0.self_attn.q_proj.weight"
-    assert len(pulled) <= 2  # the sender has not read past the bucket it is blocked on
-    assert len(list(stream)) == 3
-    send.join(timeout=60)
-    assert result["bytes"] > 0
