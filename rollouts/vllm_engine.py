@@ -199,8 +199,8 @@ class VLLMEngine:
 
     def wake(self, tags: tuple[str, ...] | None = None) -> None:
         """Wake `tags` ("weights", "kv_cache"; None: both). The loop wakes the weights, syncs new
-        ones into them, then wakes the KV cache, so the two are never resident beside the trainer's
-        update at once (as OpenRLHF and verl do)."""
+        ones into them, then wakes the KV cache (as OpenRLHF and verl do): the sync's buffers and
+        the KV cache never need memory at the same time."""
         if self.cfg.enable_sleep_mode and self.asleep:
             self.llm.wake_up(tags=list(tags) if tags else None)
             self.asleep = bool(tags) and "kv_cache" not in tags

@@ -1,4 +1,4 @@
-"""Build the loop's three handles, in this process (`run.mode: local`) or as Ray actors."""
+"""Build the loop's handles (trainer, rollout, scorer, weight transfer), in this process (`run.mode: local`) or as Ray actors."""
 
 from __future__ import annotations
 

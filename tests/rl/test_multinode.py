@@ -49,6 +49,7 @@ class TwoNodeCluster:
         self.address = f"{get_node_ip_address()}:{self.port}"  # the IP `ray start` picks for both nodes
         self.procs: list[subprocess.Popen] = []
         env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "PYTHONPATH")}  # the driver ships the code path
+        env["RAY_AUTH_MODE"] = "token"  # Ray's default for `ray start`; a joining client must say so too (~/.ray/auth_token)
         common = ["--block", "--num-cpus", "1", "--temp-dir", self.temp_dir, "--disable-usage-stats"]
         head = [RAY, "start", "--head", "--port", str(self.port), "--resources", '{"trainer_node": 1}',
                 "--include-dashboard", "false", "--dashboard-port", str(_free_port()),
@@ -73,7 +74,8 @@ class TwoNodeCluster:
         deadline = time.time() + 120
         while time.time() < deadline:
             try:
-                out = subprocess.run([sys.executable, "-c", probe, self.address], capture_output=True, text=True, timeout=60)
+                out = subprocess.run([sys.executable, "-c", probe, self.address], capture_output=True, text=True,
+                                     timeout=60, env={**os.environ, "RAY_AUTH_MODE": "token"})
             except subprocess.TimeoutExpired:
                 continue
             if out.returncode == 0 and out.stdout.strip().splitlines()[-1:] == [str(n)]:
@@ -120,7 +122,7 @@ resources: {{colocate: false, trainer_cpus: 1, rollout_cpus: 1,
 run: {{output_dir: {tmp_path}/run, total_steps: 2, prompts_per_step: 4, dynamic_sampling: false, eval_max_samples: 2,
       eval_samples_per_prompt: 0, save_every_steps: 0, progress_bar: false, mode: ray}}
 """)
-    env = {**os.environ, "RAY_ADDRESS": two_nodes.address, "PYTHONPATH": REPO_ROOT}
+    env = {**os.environ, "RAY_ADDRESS": two_nodes.address, "PYTHONPATH": REPO_ROOT, "RAY_AUTH_MODE": "token"}
     out = subprocess.run([sys.executable, "-m", "sail_rl.cli", "run", str(recipe)], capture_output=True, text=True,
                          timeout=900, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
