@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -96,6 +97,7 @@ class TwoNodeCluster:
             time.sleep(pause)
         for proc in self.procs:
             proc.wait(timeout=30)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -110,13 +112,17 @@ def two_nodes():
 def test_run_joins_a_two_node_cluster_with_trainer_and_rollout_on_different_nodes(tmp_path, tiny_dir, two_nodes):
     data = tmp_path / "data"
     subprocess.run([sys.executable, "-m", "sail_rl.cli", "data", "synth", "--out", str(data), "--n", "16", "--split-eval", "4"], check=True)
+    (tmp_path / "my_rewards.py").write_text(  # varies with the response: groups carry signal
+        "def short(inputs, target=20):\n"
+        "    return [1.0 / (1.0 + len(x.response) / target) for x in inputs]\n"
+    )
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"""
 model: {{path: {tiny_dir}}}
 data: {{train_files: [{data}/data.jsonl], eval_files: [{data}/eval.jsonl], prompt_mode: direct}}
 rollout: {{engine: vllm, rollouts_per_prompt: 4, max_response_tokens: 16, max_model_len: 512, max_prompt_tokens: 400, kv_cache_gib: 0.5}}
 trainer: {{learning_rate: 1.0e-3, mini_batch_size: 16, micro_batch_size: 8}}
-rewards: [{{name: format, weight: 1.0}}]
+rewards: [{{path: my_rewards.py:short, weight: 1.0, kwargs: {{target: 40}}}}]
 resources: {{colocate: false, trainer_cpus: 1, rollout_cpus: 1,
             trainer_resources: {{trainer_node: 1}}, rollout_resources: {{rollout_node: 1}}}}
 run: {{output_dir: {tmp_path}/run, total_steps: 2, prompts_per_step: 4, dynamic_sampling: false, eval_max_samples: 2,
