@@ -40,6 +40,7 @@ class RolloutWorker:
         self.worker_index = worker_index
         self.engine = make_engine(cfg, model_dir)
         self.weights_version = 0
+        self.weight_group = None  # rollouts.collective.WeightGroup once trainer rank 0's group is joined
 
     def ready(self) -> int:
         return self.worker_index
@@ -59,7 +60,7 @@ class RolloutWorker:
         """Join trainer rank 0's weight group (rollouts/collective.py) as `rank`."""
         from rollouts.collective import WeightGroup
 
-        if getattr(self, "weight_group", None) is not None:
+        if self.weight_group is not None:
             self.weight_group.close()
         self.weight_group = WeightGroup(host, port, rank, world_size, backend)
         return rank
