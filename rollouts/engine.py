@@ -39,9 +39,11 @@ class RolloutEngine(Protocol):
     def update_weights(self, weights) -> None:
         """weights: a SAIL-VL state dict, an iterator of (name, tensor), or a (PEFT) model."""
 
-    def sleep(self) -> None: ...
+    def sleep(self) -> None:
+        """Free accelerator memory during the trainer's update (engines that support it)."""
 
-    def wake(self) -> None: ...
+    def wake(self, tags: tuple[str, ...] | None = None) -> None:
+        """Make `tags` ("weights", then "kv_cache"; None: all) resident again."""
 
     def close(self) -> None: ...
 

@@ -115,7 +115,7 @@ class HFEngine:
     def sleep(self) -> None:
         self.asleep = True
 
-    def wake(self) -> None:
+    def wake(self, tags: tuple[str, ...] | None = None) -> None:
         self.asleep = False
 
     def close(self) -> None:

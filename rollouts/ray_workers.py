@@ -5,6 +5,10 @@
                            request order, restarts a dead worker (re-synced with the latest
                            weights) and resubmits its unfinished prompts
 
+Weights reach the workers from trainer rank 0 over a collective group (`join_weight_group`,
+`receive_weights`; sail_rl/rl/weight_transfer.py drives both ends), or, where no group can
+be formed, through Ray's object store (`update_weights`).
+
 The actor sets VLLM_ENABLE_V1_MULTIPROCESSING=0 so vLLM's engine core runs inside it.
 
 >>> shard([1, 2, 3, 4, 5], 2)
@@ -36,6 +40,7 @@ class RolloutWorker:
         self.worker_index = worker_index
         self.engine = make_engine(cfg, model_dir)
         self.weights_version = 0
+        self.weight_group = None  # rollouts.collective.WeightGroup once trainer rank 0's group is joined
 
     def ready(self) -> int:
         return self.worker_index
@@ -51,19 +56,30 @@ class RolloutWorker:
         self.weights_version = self.weights_version + 1 if version is None else version
         return self.weights_version
 
-    def init_weight_broadcast(self, host: str, port: int, rank: int, world_size: int) -> None:
-        self.engine.init_weight_broadcast(host, port, rank, world_size)
+    def join_weight_group(self, host: str, port: int, rank: int, world_size: int, backend: str) -> int:
+        """Join trainer rank 0's weight group (rollouts/collective.py) as `rank`."""
+        from rollouts.collective import WeightGroup
 
-    def receive_weights(self, meta, version: int) -> int:
-        self.engine.receive_weights(meta)
+        if self.weight_group is not None:
+            self.weight_group.close()
+        self.weight_group = WeightGroup(host, port, rank, world_size, backend)
+        return rank
+
+    def receive_weights(self, version: int) -> int:
+        """Take the weights trainer rank 0 broadcasts, streamed straight into the engine."""
+        stream = self.weight_group.receive()
+        self.engine.update_weights(stream)
+        leftover = sum(1 for _ in stream)  # the sender waits for every rank: always drain
+        if leftover:
+            raise SailRLError(f"weight sync: the engine left {leftover} received tensors unread")
         self.weights_version = version
         return version
 
     def sleep(self) -> None:
         self.engine.sleep()
 
-    def wake(self) -> None:
-        self.engine.wake()
+    def wake(self, tags: tuple[str, ...] | None = None) -> None:
+        self.engine.wake(tags)
 
     def close(self) -> None:
         self.engine.close()
@@ -95,6 +111,7 @@ class RolloutManager:
         self.skipped_request_ids: list[str] = []
         self._weights_ref = None
         self._weights_version = 0
+        self.on_restart = None  # set by a weight transfer that must re-sync a restarted worker itself
         self.workers = [self._start(i) for i in range(cfg.num_workers)]
         self._wait_ready(self.workers)
 
@@ -137,6 +154,8 @@ class RolloutManager:
             ray.get(worker.update_weights.remote(self._weights_ref, self._weights_version))
         self.workers[index] = worker
         self.restarts += 1
+        if self.on_restart is not None:  # weights over a group: the group is re-formed with the new worker
+            self.on_restart()
 
     def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[Rollout]:
         """All rollouts of `requests`, in request order (then sample order)."""
@@ -182,34 +201,23 @@ class RolloutManager:
             self.skipped_request_ids += skipped
             yield j, rollouts
 
-    def init_weight_broadcast(self, host: str, port: int) -> None:
-        """`weight_sync: nccl` (GPU): a NCCL group of this process (rank 0) and the workers. Untested here."""
-        import ray
-
-        from rollouts.weight_sync import NcclWeightBroadcast
-
+    def join_weight_group(self, host: str, port: int, backend: str) -> list:
+        """Refs of every worker joining trainer rank 0's weight group (ranks 1..N); the caller
+        gets them together with rank 0's own join."""
         world = len(self.workers) + 1
-        joins = [w.init_weight_broadcast.remote(host, port, i + 1, world) for i, w in enumerate(self.workers)]
-        self._broadcast = NcclWeightBroadcast(host, port, 0, world)
-        ray.get(joins)
+        self._weights_ref = None  # from now on weights come over the group, never through here
+        return [w.join_weight_group.remote(host, port, i + 1, world, backend) for i, w in enumerate(self.workers)]
+
+    def receive_weights(self) -> list:
+        """Refs of every worker receiving the next broadcast (the caller starts rank 0's send)."""
+        self._weights_version += 1
+        return [w.receive_weights.remote(self._weights_version) for w in self.workers]
 
     def update_weights(self, weights) -> None:
-        """Send new weights to every worker (one copy in Ray's object store, kept for restarts).
-
-        With `weight_sync: nccl` after `init_weight_broadcast`, tensors go GPU to GPU instead;
-        a restarted worker then rejoins only when the caller sets the group up again.
-        """
+        """Send new weights to every worker through Ray's object store (one copy, kept for restarts).
+        The path where no weight group could be formed (sail_rl/rl/weight_transfer.py)."""
         import ray
 
-        if self.cfg.weight_sync == "nccl" and getattr(self, "_broadcast", None) is not None:
-            from rollouts.weight_sync import weight_metadata
-
-            self._weights_version += 1
-            meta = weight_metadata(named_weights(weights))
-            refs = [w.receive_weights.remote(meta, self._weights_version) for w in self.workers]
-            self._broadcast.send(named_weights(weights))
-            ray.get(refs)
-            return
         state = {name: t.detach().cpu() for name, t in named_weights(weights)}
         self._weights_version += 1
         self._weights_ref = ray.put(state)
@@ -220,10 +228,10 @@ class RolloutManager:
 
         ray.get([w.sleep.remote() for w in self.workers])
 
-    def wake(self) -> None:
+    def wake(self, tags: tuple[str, ...] | None = None) -> None:
         import ray
 
-        ray.get([w.wake.remote() for w in self.workers])
+        ray.get([w.wake.remote(tags) for w in self.workers])
 
     def close(self) -> None:
         import ray

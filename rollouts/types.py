@@ -82,10 +82,12 @@ class RolloutConfig:
     tensor_parallel_size: int = 1  # GPU only
     max_num_seqs: int = 256  # vLLM scheduler batch, sequences
     enforce_eager: bool = True  # no CUDA graphs / torch.compile: faster start, smaller memory
-    enable_sleep_mode: bool = False  # GPU: free vLLM memory during training steps (llm.sleep)
+    enable_sleep_mode: bool = False  # colocated GPU runs: vLLM sleeps during the update, wakes weights then KV cache
     return_logprobs: bool = True  # engine log-probs of sampled tokens (~20% of vLLM decode time on CPU); off: trainer recomputes
     # weight sync
-    weight_sync: Literal["reload", "nccl"] = "reload"
+    # collective: trainer rank 0 broadcasts to the workers (NCCL with GPUs on both ends, else gloo; the
+    # object store, with a warning, if no group forms); nccl: NCCL or fail; object_store: via the driver
+    weight_sync: Literal["collective", "nccl", "object_store"] = "collective"
     weight_sync_bucket_mb: int = 512
     work_dir: str | None = None  # where the text model for vLLM is written; None: a temp dir
 

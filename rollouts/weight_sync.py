@@ -202,46 +202,7 @@ def load_into_module(module: nn.Module, items: NamedTensors, bucket_bytes: int) 
     return copied
 
 
-# ---------------------------------------------------------------- NCCL (GPU only, untested here)
-
-
-class NcclWeightBroadcast:
-    """A NCCL broadcast group between trainer rank 0 (rank 0 here) and the rollout workers.
-
-    GPU only (`rollout.weight_sync: nccl`); built on vLLM's `StatelessProcessGroup` and
-    `PyNcclCommunicator`, which do not touch torch.distributed's global group. The trainer
-    sends metadata [(name, shape, dtype)] through Ray, then broadcasts the tensors in order;
-    each worker receives into fresh buffers and streams them into `reload_weights`.
-    NOT exercised by the tests (no GPU on the CI machine); the reload path is the default.
-    """
-
-    def __init__(self, host: str, port: int, rank: int, world_size: int, device: int = 0):
-        if not torch.cuda.is_available():
-            raise SailRLError("rollout.weight_sync: nccl needs CUDA GPUs; use weight_sync: reload on this machine")
-        from vllm.distributed.device_communicators.pynccl import PyNcclCommunicator
-        from vllm.distributed.utils import StatelessProcessGroup
-
-        group = StatelessProcessGroup.create(host=host, port=port, rank=rank, world_size=world_size)
-        self.comm = PyNcclCommunicator(group, device=torch.device("cuda", device))
-        self.device = torch.device("cuda", device)
-
-    def send(self, items: NamedTensors) -> None:
-        for _, tensor in items:
-            self.comm.broadcast(tensor.detach().to(self.device).contiguous(), src=0, stream=torch.cuda.current_stream())
-        torch.cuda.synchronize()
-
-    def receive(self, meta: list[tuple[str, tuple, str]]) -> Iterator[tuple[str, torch.Tensor]]:
-        for name, shape, dtype in meta:
-            buf = torch.empty(shape, dtype=getattr(torch, dtype.replace("torch.", "")), device=self.device)
-            self.comm.broadcast(buf, src=0, stream=torch.cuda.current_stream())
-            yield name, buf
-
-
-def weight_metadata(items: NamedTensors) -> list[tuple[str, tuple, str]]:
-    return [(n, tuple(t.shape), str(t.dtype)) for n, t in items]
-
-
 __all__ = [
     "named_weights", "merged_lora_weights", "route_weights", "iter_buckets", "layer_of", "stream_tensors",
-    "reload_vllm_weights", "load_into_module", "NcclWeightBroadcast", "weight_metadata",
+    "reload_vllm_weights", "load_into_module",
 ]

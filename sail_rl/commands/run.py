@@ -75,7 +75,8 @@ def train(recipe, resume: bool = False, overwrite: bool = False,
     components = build(recipe)
     try:
         loop = RLLoop(recipe, train_set, held_out, components.trainer, components.rollout, components.scorer,
-                      pad_token_id=processor.tokenizer.pad_token_id, image_size=processor.image_processor.image_size)
+                      pad_token_id=processor.tokenizer.pad_token_id, image_size=processor.image_processor.image_size,
+                      weight_transfer=components.weight_transfer)
         return loop.run(resume=resume)
     finally:
         components.close()

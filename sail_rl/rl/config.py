@@ -23,6 +23,7 @@ from sail_rl.config import check_bounds
 from sail_rl.data.mathvista import DataConfig
 from sail_rl.errors import ConfigError
 from sail_rl.model.builder import ModelConfig
+from sail_rl.rl.placement import check_rollout_settings
 from sail_rl.trainer.config import TrainerConfig
 
 
@@ -39,6 +40,9 @@ class ResourcesConfig:
     reward_workers: int = 1
     reward_cpus: float = 0.0  # reward actors mostly wait on judges: no reserved CPU by default
     address: str | None = None  # Ray cluster address; None: $RAY_ADDRESS or a local Ray
+    # custom Ray resources each trainer rank / rollout worker needs (`ray start --resources`), e.g. {rollout_node: 1}
+    trainer_resources: dict[str, float] = field(default_factory=dict)
+    rollout_resources: dict[str, float] = field(default_factory=dict)
 
     def validate(self) -> None:
         check_bounds(self, "resources", {
@@ -96,6 +100,7 @@ class RunRecipe:
 
     def validate(self) -> None:
         self.rewards_config().validate()  # loads every reward: plug-in mistakes fail here, before Ray starts
+        check_rollout_settings(self)  # sleep mode, weight sync, TP placement (sail_rl/rl/placement.py)
         if self.model.gradient_checkpointing:
             raise ConfigError("model.gradient_checkpointing is the SFT switch; in an RL recipe set trainer.gradient_checkpointing: true",
                               key="model.gradient_checkpointing")

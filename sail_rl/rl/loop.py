@@ -2,12 +2,16 @@
 
     trainer:  compute_log_probs(batch) / update(batch) / weights_for_sync() / save_state(dir) /
               load_state(dir) / save_pretrained(dir)
-    rollout:  generate(requests, sampling) -> [Rollout] / update_weights(state_dict)
+    rollout:  generate(requests, sampling) -> [Rollout] / sleep() / wake(tags)
     scorer:   submit([RewardInput]) -> future of rewards.ScoreResult
+    weight_transfer: push() -> the trainer's weights into the rollout engines
+                     (sail_rl/rl/weight_transfer.py; default: rollout.update_weights(trainer.weights_for_sync()))
 
 One step: draw prompts -> n rollouts each -> rewards -> (dynamic sampling: drop groups
 whose rewards are all equal, draw more prompts, up to a cap) -> old log-probs -> advantages
--> PPO update -> weight sync -> (eval, checkpoint). `sail_rl/rl/ray_layer.py` builds the
+-> PPO update -> weight sync -> (eval, checkpoint). With `rollout.enable_sleep_mode` the
+rollouts sleep from the end of generation to the weight sync, then wake weights first, take
+the new weights, and wake their KV cache last. `sail_rl/rl/ray_layer.py` builds the
 handles as Ray actors; `local_components` builds them in this process.
 """
 
@@ -54,9 +58,12 @@ class Group:
 
 class RLLoop:
     def __init__(self, recipe: RunRecipe, train: list[MathVistaSample], held_out: list[MathVistaSample],
-                 trainer, rollout, scorer, pad_token_id: int, image_size: int):
+                 trainer, rollout, scorer, pad_token_id: int, image_size: int, weight_transfer=None):
+        from sail_rl.rl.weight_transfer import DirectTransfer
+
         self.recipe, self.train, self.held_out = recipe, train, held_out
         self.trainer, self.rollout, self.scorer = trainer, rollout, scorer
+        self.weight_transfer = weight_transfer or DirectTransfer(trainer, rollout)
         self.pad_token_id, self.image_size = pad_token_id, image_size
         self.run_dir = Path(recipe.run.output_dir)
         self.sampler = PromptSampler(len(train), seed=recipe.run.seed, shuffle=recipe.data.shuffle)
@@ -159,6 +166,8 @@ class RLLoop:
         if not groups:
             metrics["actor/skipped_no_signal"] = 1.0
             return {**metrics, "_drawn": drawn}
+        if self.recipe.rollout.enable_sleep_mode:
+            self.rollout.sleep()  # free the rollouts' memory for the update
         batch = self.to_batch(groups)
         t0 = time.perf_counter()
         self.trainer.compute_log_probs(batch, old=not on_policy_update(self.recipe.trainer, self.recipe.algorithm, len(batch)))
@@ -172,9 +181,7 @@ class RLLoop:
         )
         metrics.update(kl_metrics)
         metrics.update(self.trainer.update(batch))
-        t0 = time.perf_counter()
-        self.rollout.update_weights(self.trainer.weights_for_sync())
-        metrics["time/weight_sync_s"] = time.perf_counter() - t0
+        metrics["time/weight_sync_s"] = self.sync_weights()
         lengths = batch.response_mask.sum(dim=1)
         metrics["response/length_mean"] = float(lengths.mean())
         metrics["response/clip_ratio"] = float(sum(r.finish_reason == "length" for g in groups for r in g.rollouts) / len(lengths))
@@ -239,8 +246,20 @@ class RLLoop:
         self.trainer.load_state(str(path / SHARDS_DIR))
         self.sampler.load_state_dict(state["sampler"])
         self.step = state["step"]
-        self.rollout.update_weights(self.trainer.weights_for_sync())
+        self.sync_weights()
         return True
+
+    def sync_weights(self) -> float:
+        """Push the trainer's weights into the rollouts; seconds taken. A sleeping rollout wakes
+        its weights first and its KV cache after the sync (OpenRLHF, verl)."""
+        start = time.perf_counter()
+        sleep_mode = self.recipe.rollout.enable_sleep_mode
+        if sleep_mode:
+            self.rollout.wake(("weights",))
+        self.weight_transfer.push()
+        if sleep_mode:
+            self.rollout.wake(("kv_cache",))
+        return time.perf_counter() - start
 
     def run(self, resume: bool = False) -> dict[str, Any]:
         cfg = self.recipe.run

@@ -7,13 +7,17 @@ trainer and vLLM hold different GPUs.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from sail_rl.rl.config import RunRecipe
+
+REPO_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
@@ -24,6 +28,9 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     address = address or os.environ.get("RAY_ADDRESS")
     env = {"env_vars": {"TOKENIZERS_PARALLELISM": "false", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}}
     if address:
+        # a joined cluster's workers start from the nodes' environment: point them at this checkout
+        # (the same path on every node, e.g. a shared filesystem; a pip-installed sail-rl needs nothing)
+        env["env_vars"]["PYTHONPATH"] = os.pathsep.join(p for p in (REPO_ROOT, os.environ.get("PYTHONPATH", "")) if p)
         ray.init(address=address, runtime_env=env, log_to_driver=True)
     else:
         ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, runtime_env=env,
@@ -32,7 +39,7 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
 
 def _free_port() -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind(("", 0))  # reachable from the other nodes of a cluster
         return s.getsockname()[1]
 
 
@@ -47,9 +54,35 @@ class TrainerHost:
         join_process_group(rank, world_size, init_method=f"tcp://{master[0]}:{master[1]}")
         self.trainer = PolicyTrainer(model_dir, recipe.trainer, recipe.algorithm, total_steps=recipe.run.total_steps,
                                      dtype=recipe.model.dtype, rank=rank, world_size=world_size, attn_implementation=recipe.model.attn_implementation)
+        self.rank = rank
+        self.weight_group = None
 
     def call(self, method: str, *args, **kwargs) -> Any:
         return getattr(self.trainer, method)(*args, **kwargs)
+
+    # weights to the rollout workers over a collective group (rank 0 sends; see weight_transfer.py)
+
+    def weight_group_address(self) -> tuple[str, int]:
+        """(this node's IP, a free port) for the weight group's rendezvous."""
+        import ray
+
+        return ray.util.get_node_ip_address(), _free_port()
+
+    def join_weight_group(self, host: str, port: int, world_size: int, backend: str) -> int:
+        from rollouts.collective import WeightGroup
+
+        if self.weight_group is not None:
+            self.weight_group.close()
+        self.weight_group = WeightGroup(host, port, 0, world_size, backend)
+        return 0
+
+    def send_weights(self, bucket_bytes: int, dtype: str) -> int:
+        """Broadcast the weights the rollouts need (LoRA merged); returns bytes sent. Under FSDP2
+        every rank gathers (a collective) and rank 0 sends."""
+        weights = self.trainer.weights_for_sync()
+        if self.rank != 0:
+            return 0
+        return self.weight_group.send(iter(weights.items()), bucket_bytes, getattr(torch, dtype))
 
 
 class RayTrainerGroup:
@@ -106,6 +139,11 @@ class RayTrainerGroup:
         """Every rank writes its own shard into `out_dir`; nothing passes through the driver."""
         self._all("save_state", str(out_dir))
 
+    def send_weights(self, bucket_bytes: int, dtype: str) -> list:
+        """Refs of rank 0's broadcast to the weight group (every rank's under FSDP2)."""
+        actors = self.actors if self.gather_on_all else self.actors[:1]
+        return [a.send_weights.remote(bucket_bytes, dtype) for a in actors]
+
     def load_state(self, in_dir) -> None:
         self._all("load_state", str(in_dir))
 
@@ -133,29 +171,33 @@ class RayRewardPool:
 
 
 def placement(recipe: RunRecipe) -> tuple[list[dict], list[dict]]:
-    """Actor options (trainer ranks, rollout workers) from `resources:` via one placement group."""
+    """Actor options (trainer ranks, rollout workers) from `resources:` via one placement group
+    (sail_rl/rl/placement.py); a plan the cluster cannot hold is refused before any actor starts."""
     import ray
     from ray.util.placement_group import placement_group
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-    res = recipe.resources
-    n_train, n_roll = res.num_trainer_workers, recipe.rollout.num_workers
-    if res.colocate:
-        n = max(n_train, n_roll)
-        bundles = [{"CPU": res.trainer_cpus + res.rollout_cpus, **({"GPU": max(res.trainer_gpus, res.rollout_gpus)} if res.trainer_gpus or res.rollout_gpus else {})} for _ in range(n)]
-        train_idx, roll_idx = list(range(n_train)), list(range(n_roll))
-        gpu_share = 0.5 if res.trainer_gpus and res.rollout_gpus else None
-    else:
-        bundles = [{"CPU": res.trainer_cpus, **({"GPU": res.trainer_gpus} if res.trainer_gpus else {})} for _ in range(n_train)]
-        bundles += [{"CPU": res.rollout_cpus, **({"GPU": res.rollout_gpus} if res.rollout_gpus else {})} for _ in range(n_roll)]
-        train_idx, roll_idx = list(range(n_train)), list(range(n_train, n_train + n_roll))
-        gpu_share = None
-    pg = placement_group(bundles, strategy="PACK")
+    from sail_rl.rl.placement import check_cluster, plan_placement
+
+    plan = plan_placement(recipe.resources, recipe.rollout)
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    check_cluster(plan, ray.cluster_resources(), [n["Resources"].get("GPU", 0.0) for n in nodes])
+    pg = placement_group(plan.bundles, strategy="PACK")
     ray.get(pg.ready(), timeout=120)
+    _write_node_map(pg, plan, Path(recipe.run.output_dir) / "placement.json")
 
-    def opts(index: int, cpus: float, gpus: float) -> dict:
-        strategy = PlacementGroupSchedulingStrategy(placement_group=pg, placement_group_bundle_index=index)
-        return {"num_cpus": cpus, "num_gpus": (gpu_share or gpus) if gpus else 0, "scheduling_strategy": strategy}
+    def opts(slot) -> dict:
+        strategy = PlacementGroupSchedulingStrategy(placement_group=pg, placement_group_bundle_index=slot.bundle)
+        return {"num_cpus": slot.cpus, "num_gpus": slot.gpus, "scheduling_strategy": strategy}
 
-    return ([opts(i, res.trainer_cpus, res.trainer_gpus) for i in train_idx],
-            [opts(i, res.rollout_cpus, res.rollout_gpus) for i in roll_idx])
+    return [opts(s) for s in plan.trainer], [opts(s) for s in plan.rollout]
+
+
+def _write_node_map(pg, plan, path: Path) -> None:
+    """placement.json: the Ray node id of each trainer rank and rollout worker (multi-node runs)."""
+    from ray.util.placement_group import placement_group_table
+
+    nodes = placement_group_table(pg)["bundles_to_node_id"]
+    where = {"trainer": [nodes[s.bundle] for s in plan.trainer], "rollout": [nodes[s.bundle] for s in plan.rollout]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(where, indent=1))

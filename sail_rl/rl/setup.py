@@ -1,4 +1,4 @@
-"""Build the loop's three handles, in this process (`run.mode: local`) or as Ray actors."""
+"""Build the loop's handles (trainer, rollout, scorer, weight transfer), in this process (`run.mode: local`) or as Ray actors."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from sail_rl.rl.config import RunRecipe
 
 
 class Components:
-    def __init__(self, trainer, rollout, scorer, closers):
+    def __init__(self, trainer, rollout, scorer, closers, weight_transfer=None):
+        from sail_rl.rl.weight_transfer import DirectTransfer
+
         self.trainer, self.rollout, self.scorer = trainer, rollout, scorer
+        self.weight_transfer = weight_transfer or DirectTransfer(trainer, rollout)
         self._closers = closers
 
     def close(self) -> None:
@@ -38,13 +41,20 @@ def ray_components(recipe: RunRecipe) -> Components:
 
     from rollouts.ray_workers import RolloutManager
     from sail_rl.rl.ray_layer import RayRewardPool, RayTrainerGroup, placement, start_ray
+    from sail_rl.rl.weight_transfer import ray_transfer
 
     start_ray(recipe.resources.address)
     trainer_opts, rollout_opts = placement(recipe)
     trainer = RayTrainerGroup(recipe, recipe.model.path, trainer_opts)
     rollout = RolloutManager(recipe.rollout, recipe.model.path, actor_options=rollout_opts)
     scorer = RayRewardPool(recipe)
-    return Components(trainer, rollout, scorer, [rollout.close, ray.shutdown])
+    try:
+        transfer = ray_transfer(recipe, trainer, rollout)
+    except Exception:
+        rollout.close()
+        ray.shutdown()
+        raise
+    return Components(trainer, rollout, scorer, [rollout.close, ray.shutdown], transfer)
 
 
 def check_model(path: str) -> None:

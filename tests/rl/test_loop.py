@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import Future
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -72,12 +73,14 @@ class FakeTrainer:
     def weights_for_sync(self):
         return {}
 
-    def state_dict(self):
-        return {"updates": list(self.updates)}
+    def save_state(self, out_dir):  # every rank writes its own shard; here one JSON file
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "fake.json").write_text(json.dumps({"updates": self.updates}))
 
-    def load_state_dict(self, state):
-        self.loaded = state
-        self.updates = list(state["updates"])
+    def load_state(self, in_dir):
+        self.loaded = json.loads((Path(in_dir) / "fake.json").read_text())
+        self.updates = list(self.loaded["updates"])
 
     def save_pretrained(self, out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -169,7 +172,8 @@ def test_eval_and_checkpoint_cadence(tmp_path, image):
     assert summary["eval_before"]["eval/accuracy"] == pytest.approx(0.5)
     saved = sorted(p.name for p in (loop.run_dir / "checkpoints").iterdir())
     assert saved == ["step_2", "step_4"]
-    assert (loop.run_dir / "checkpoints" / "step_4" / "model" / "config.json").is_file()
+    assert (loop.run_dir / "checkpoints" / "step_4" / "model" / "config.json").is_file()  # the HF export: last step only
+    assert not (loop.run_dir / "checkpoints" / "step_2" / "model").exists()
 
 
 def test_resume_continues_where_the_run_stopped(tmp_path, image):
