@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from rewards import ScoreResult
 from rollouts.types import Rollout, RolloutConfig
 from sail_rl.config import from_dict
 from sail_rl.data.mathvista import MathVistaSample
@@ -56,7 +57,7 @@ def _loop(tmp_path, sleep_mode: bool):
     def collect():
         rec.calls.append("rollout.generate")
         rollouts = [Rollout("r", k, [1, 2, 3], [4, 5], [-0.5, -0.7], "x", "stop") for k in range(2)]
-        return [Group(0, sample, rollouts, [0.0, 1.0])], {}, [0]
+        return [Group(0, sample, rollouts, ScoreResult(totals=[0.0, 1.0], components={}))], {}, [0]
 
     loop.collect = collect
     return loop, rec
@@ -112,11 +113,11 @@ def test_vllm_engine_sleep_wake_calls_reach_vllm_in_order():
     engine.sleep()
     engine.sleep()  # already asleep: no second call
     engine.wake(("weights",))
-    engine.update_weights({"language_model.lm_head.weight": torch.zeros(3, 2), "vision_model.x": torch.zeros(1)})
+    engine.update_weights({"lm_head.weight": torch.zeros(3, 2), "model.vision_tower.x": torch.zeros(1)})
     engine.wake(("kv_cache",))
     assert engine.llm.calls == [("sleep", 1), ("wake_up", ["weights"]), ("reload_weights", 1), ("wake_up", ["kv_cache"])]
     assert not engine.asleep
-    engine.update_weights({"language_model.lm_head.weight": torch.zeros(3, 2)})  # awake: the stale prefix cache goes
+    engine.update_weights({"lm_head.weight": torch.zeros(3, 2)})  # awake: the stale prefix cache goes
     assert engine.llm.calls[-1] == ("reset_prefix_cache",)
     off = _engine(sleep_mode=False)
     off.sleep()
