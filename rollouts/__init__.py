@@ -1,4 +1,4 @@
-"""Rollout generation for SAIL-VL: engines (vLLM, transformers), weight sync, log-prob parity, Ray workers.
+"""Rollout generation for SAIL-VL: engines (vLLM, transformers), weight sync, Ray workers.
 
     from rollouts import GenerationRequest, RolloutConfig, make_engine
     engine = make_engine(RolloutConfig(engine="vllm"), "runs/tiny")
@@ -10,11 +10,9 @@ vLLM is imported only when a "vllm" engine is made; Ray only by `rollouts.ray_wo
 from rollouts.engine import (
     PLACEHOLDER_TOKENS, RolloutEngine, banned_token_ids, make_engine, prepare_prompts, register_engine,
 )
-from rollouts.logprobs import collate_rollouts, mismatch_metrics, sequence_logprobs
 from rollouts.types import GenerationRequest, Rollout, RolloutConfig, SamplingConfig
 
 __all__ = [
     "GenerationRequest", "Rollout", "RolloutConfig", "SamplingConfig", "RolloutEngine", "make_engine",
-    "register_engine", "prepare_prompts", "banned_token_ids", "PLACEHOLDER_TOKENS", "sequence_logprobs",
-    "mismatch_metrics", "collate_rollouts",
+    "register_engine", "prepare_prompts", "banned_token_ids", "PLACEHOLDER_TOKENS",
 ]

@@ -6,7 +6,7 @@
 vLLM serves the text model alone (written by `save_text_model`), started in-process with
 `enable_prompt_embeds=True` and `logprobs_mode="processed_logprobs"`, so the returned
 log-probs are those of the distribution sampled from (banned tokens removed, temperature
-applied): what `rollouts.logprobs.sequence_logprobs` recomputes. The worker keeps a
+applied): what the trainer's `policy_forward` recomputes (sail_rl/trainer/logprobs.py). The worker keeps a
 SAIL-VL model without its decoder layers (vision tower, projector, embedding table) to build
 `prompt_embeds`. The same code runs on CUDA vLLM: device-specific settings are guarded.
 """

@@ -7,8 +7,9 @@ import torch
 from PIL import Image
 
 from rollouts.engine import PLACEHOLDER_TOKENS
-from rollouts.logprobs import collate_rollouts, sequence_logprobs
 from rollouts.types import GenerationRequest
+from sail_rl.trainer.batch import collate
+from sail_rl.trainer.logprobs import policy_forward
 
 
 def image(seed: int = 0, size=(128, 64)) -> Image.Image:
@@ -26,14 +27,14 @@ def image_request(rid: str = "i0", seed: int = 0) -> GenerationRequest:
 
 
 def trainer_logprobs(model, rollouts, tokenizer, temperature: float, suppress):
-    """(trainer log-probs, engine log-probs, response mask), all [batch, seq]."""
-    batch = collate_rollouts(rollouts, tokenizer.pad_token_id)
+    """(trainer log-probs, engine log-probs, response mask), all [batch, seq - 1]: the RL update's
+    own collate and forward on the rollouts' tokens (temperature 0, greedy, counts as 1)."""
+    samples = [dict(prompt_ids=r.prompt_token_ids, response_ids=r.response_token_ids, response_logprobs=r.response_logprobs,
+                    pixel_values=r.pixel_values, group_id=0, reward=0.0) for r in rollouts]
+    batch = collate(samples, tokenizer.pad_token_id, model.config.vision_config.image_size)
     with torch.no_grad():
-        lp = sequence_logprobs(
-            model, batch["input_ids"], batch["attention_mask"], batch["pixel_values"],
-            batch["image_tiles_per_sample"], batch["response_mask"], temperature, suppress,
-        )
-    return lp, batch["rollout_logprobs"], batch["response_mask"]
+        lp, _, _ = policy_forward(model, batch, temperature if temperature > 0 else 1.0, suppress_ids=list(suppress or []) or None)
+    return lp, batch.rollout_log_probs, batch.response_mask
 
 
 def placeholder_loving_state(model, processor) -> dict:
