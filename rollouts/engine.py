@@ -36,6 +36,9 @@ PLACEHOLDER_TOKENS = ("<img>", "</img>", "<IMG_CONTEXT>", "<image>")
 class RolloutEngine(Protocol):
     def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[Rollout]: ...
 
+    def generate_iter(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> Iterable[list[Rollout]]:
+        """The same rollouts in chunks as requests finish (all of a request's rollouts in one chunk)."""
+
     def update_weights(self, weights) -> None:
         """weights: a SAIL-VL state dict, an iterator of (name, tensor), or a (PEFT) model."""
 

@@ -33,6 +33,10 @@ class HFEngine:
         self.asleep = False
         self.generate_calls = 0
 
+    def generate_iter(self, requests: list[GenerationRequest], sampling: SamplingConfig):
+        """One chunk: transformers' generate finishes the batch together."""
+        yield self.generate(requests, sampling)
+
     @torch.no_grad()
     def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[Rollout]:
         prepared, skipped = prepare_prompts(self.processor, requests, self.cfg)

@@ -1,11 +1,12 @@
-"""The RL loop, written against three handles so it runs the same with or without Ray.
+"""The RL loop, written against four handles so it runs the same with or without Ray.
 
-    trainer:  compute_log_probs(batch) / update(batch) / weights_for_sync() / save_state(dir) /
-              load_state(dir) / save_pretrained(dir)
-    rollout:  generate(requests, sampling) -> [Rollout] / sleep() / wake(tags)
+    trainer:  compute_log_probs(batch) / update(batch) / save_state(dir) / load_state(dir) / save_pretrained(dir)
+    rollout:  generate_iter(requests, sampling) -> chunks of [Rollout] / generate / sleep() / wake(tags)
     scorer:   submit([RewardInput]) -> future of rewards.ScoreResult
     weight_transfer: push() -> the trainer's weights into the rollout engines
                      (sail_rl/rl/weight_transfer.py; default: rollout.update_weights(trainer.weights_for_sync()))
+
+The Protocols are in sail_rl/rl/handles.py.
 
 One step: draw prompts -> n rollouts each -> rewards -> (dynamic sampling: drop groups
 whose rewards are all equal, draw more prompts, up to a cap) -> old log-probs -> advantages
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from sail_rl.algorithms import compute_advantages, compute_token_rewards
 from sail_rl.data.mathvista import MathVistaSample
 from sail_rl.data.prompts import build_prompt
 from sail_rl.rl.config import RunRecipe
+from sail_rl.rl.handles import RolloutHandle, Scorer, Trainer, WeightTransfer
 from sail_rl.rl.metrics import MetricsLogger, group_rollout_metrics
 from sail_rl.rl.sampler import PromptSampler
 from sail_rl.trainer.batch import TrainBatch, collate
@@ -56,9 +59,39 @@ class Group:
         return max(self.rewards) - min(self.rewards) > 1e-6
 
 
+@dataclass
+class Collected:
+    """A step's groups to train on, the rollout and reward metrics, and every dataset index drawn."""
+
+    groups: list[Group]
+    metrics: dict[str, float]
+    drawn: list[int]
+
+
+@dataclass
+class StepResult:
+    metrics: dict[str, float]
+    drawn: list[int]  # dataset indices drawn this step (logged, so a resumed run can be checked)
+
+
+@contextmanager
+def timed(metrics: dict[str, float], key: str):
+    """Add the seconds the block takes to metrics[key] (a phase may run several times a step)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        add(metrics, key, time.perf_counter() - start)
+
+
+def add(metrics: dict[str, float], key: str, value: float) -> None:
+    metrics[key] = metrics.get(key, 0.0) + float(value)
+
+
 class RLLoop:
     def __init__(self, recipe: RunRecipe, train: list[MathVistaSample], held_out: list[MathVistaSample],
-                 trainer, rollout, scorer, pad_token_id: int, image_size: int, weight_transfer=None):
+                 trainer: Trainer, rollout: RolloutHandle, scorer: Scorer, pad_token_id: int, image_size: int,
+                 weight_transfer: WeightTransfer | None = None):
         from sail_rl.rl.weight_transfer import DirectTransfer
 
         self.recipe, self.train, self.held_out = recipe, train, held_out
@@ -98,36 +131,34 @@ class RLLoop:
             for r in rollouts
         ]
 
-    def _generate_groups(self, n_prompts: int) -> tuple[list[Group], dict[str, float]]:
-        """Draw `n_prompts` prompts, roll them out and score them (scoring overlaps generation)."""
+    def _generate_groups(self, n_prompts: int, metrics: dict[str, float]) -> list[Group]:
+        """Draw `n_prompts` prompts, roll them out and score them (scoring overlaps generation);
+        adds this round's times and counts to `metrics`."""
         indices = self.sampler.next(n_prompts)
         samples = [self.train[i] for i in indices]
         self._draws += 1
         requests = self._requests(indices, samples, f"s{self.step}-d{self._draws}")
         by_id = {r.request_id: (pos, r, i, smp) for pos, (r, i, smp) in enumerate(zip(requests, indices, samples))}
-        start = time.perf_counter()
-        futures, rollouts = [], []
-        # Ray rollout workers hand back finished chunks: score those groups while the rest generate.
-        chunks = (self.rollout.generate_iter(requests, self.sampling) if hasattr(self.rollout, "generate_iter")
-                  else [self.rollout.generate(requests, self.sampling)])
-        for chunk in chunks:
-            rollouts.extend(chunk)
-            by_request: dict[str, list] = {}
-            for r in chunk:
-                by_request.setdefault(r.request_id, []).append(r)
-            for request_id, group in by_request.items():  # skipped (overlong) prompts have none: counted by the engine
-                pos, request, index, sample = by_id[request_id]
-                inputs = self._reward_inputs(sample, request, group)
-                futures.append((pos, index, sample, group, self.scorer.submit(inputs)))
-        gen_s = time.perf_counter() - start
-        futures.sort(key=lambda f: f[0])  # request order, whatever order the chunks finished in
-        groups = [Group(index, sample, group, future.result()) for _, index, sample, group, future in futures]
-        timing = {"time/generate_s": gen_s, "time/reward_s": time.perf_counter() - start - gen_s}
-        tokens = sum(r.num_response_tokens for r in rollouts)
-        timing["perf/rollout_tokens_per_s"] = tokens / max(gen_s, 1e-9)
-        return groups, {**timing, "rollout/prompts_drawn": float(len(indices))}
+        pending, tokens = [], 0
+        with timed(metrics, "time/generate_s"):
+            # finished chunks are scored while the rest generate
+            for chunk in self.rollout.generate_iter(requests, self.sampling):
+                tokens += sum(r.num_response_tokens for r in chunk)
+                by_request: dict[str, list] = {}
+                for r in chunk:
+                    by_request.setdefault(r.request_id, []).append(r)
+                for request_id, group in by_request.items():
+                    pos, request, index, sample = by_id[request_id]
+                    pending.append((pos, index, sample, group, self.scorer.submit(self._reward_inputs(sample, request, group))))
+        with timed(metrics, "time/reward_s"):
+            pending.sort(key=lambda p: p[0])  # request order, whatever order the chunks finished in
+            groups = [Group(index, sample, group, future.result()) for _, index, sample, group, future in pending]
+        add(metrics, "rollout/prompts_drawn", len(indices))
+        add(metrics, "rollout/skipped_prompts", len(requests) - len(groups))  # over rollout.max_prompt_tokens
+        add(metrics, "rollout/response_tokens", tokens)
+        return groups
 
-    def collect(self) -> tuple[list[Group], dict[str, float], list[int]]:
+    def collect(self) -> Collected:
         """A step's groups: with dynamic sampling, only informative ones, refilled up to a cap."""
         cfg = self.recipe.run
         kept: list[Group] = []
@@ -135,17 +166,16 @@ class RLLoop:
         metrics: dict[str, float] = {}
         rounds = 0
         while len(kept) < cfg.prompts_per_step and rounds <= (cfg.max_refill_rounds if cfg.dynamic_sampling else 0):
-            groups, m = self._generate_groups(cfg.prompts_per_step - len(kept) if rounds else cfg.prompts_per_step)
-            for k, v in m.items():
-                metrics[k] = metrics.get(k, 0.0) + v if k.startswith("time/") or k == "rollout/prompts_drawn" else v
+            groups = self._generate_groups(cfg.prompts_per_step - len(kept) if rounds else cfg.prompts_per_step, metrics)
             seen.extend(groups)
             kept.extend(g for g in groups if g.informative or not cfg.dynamic_sampling)
             rounds += 1
+        metrics["perf/rollout_tokens_per_s"] = metrics.pop("rollout/response_tokens") / max(metrics["time/generate_s"], 1e-9)
         metrics["rollout/generation_rounds"] = float(rounds)
         metrics["rollout/kept_groups"] = float(min(len(kept), cfg.prompts_per_step))
         metrics.update(reward_metrics([g.score for g in seen]))  # once, over every group scored this step
         metrics.update(group_rollout_metrics(seen))
-        return kept[: cfg.prompts_per_step], metrics, [g.index for g in seen]
+        return Collected(kept[: cfg.prompts_per_step], metrics, [g.index for g in seen])
 
     # ------------------------------------------------------------------ one update
 
@@ -160,34 +190,38 @@ class RLLoop:
                 ))
         return collate(samples, self.pad_token_id, self.image_size)
 
-    def train_step(self) -> dict[str, float]:
+    def train_step(self) -> StepResult:
+        """collect -> (sleep) -> old log-probs -> advantages -> update -> weight sync; each phase timed."""
         start = time.perf_counter()
-        groups, metrics, drawn = self.collect()
+        collected = self.collect()
+        groups, metrics = collected.groups, collected.metrics
         if not groups:
             metrics["actor/skipped_no_signal"] = 1.0
-            return {**metrics, "_drawn": drawn}
+            return StepResult(metrics, collected.drawn)
         if self.recipe.rollout.enable_sleep_mode:
             self.rollout.sleep()  # free the rollouts' memory for the update
         batch = self.to_batch(groups)
-        t0 = time.perf_counter()
-        self.trainer.compute_log_probs(batch, old=not on_policy_update(self.recipe.trainer, self.recipe.algorithm, len(batch)))
-        metrics["time/log_probs_s"] = time.perf_counter() - t0
-        algo = self.recipe.algorithm
-        token_rewards, kl_metrics = compute_token_rewards(
-            algo, batch.rewards, batch.response_mask, log_probs=batch.old_log_probs, ref_log_probs=batch.ref_log_probs
-        )
-        batch.advantages, batch.returns = compute_advantages(
-            algo, batch.rewards, batch.group_ids, batch.response_mask, values=batch.old_values, token_level_rewards=token_rewards
-        )
+        with timed(metrics, "time/log_probs_s"):
+            on_policy = on_policy_update(self.recipe.trainer, self.recipe.algorithm, len(batch))
+            self.trainer.compute_log_probs(batch, old=not on_policy)
+        with timed(metrics, "time/advantages_s"):
+            algo = self.recipe.algorithm
+            token_rewards, kl_metrics = compute_token_rewards(
+                algo, batch.rewards, batch.response_mask, log_probs=batch.old_log_probs, ref_log_probs=batch.ref_log_probs
+            )
+            batch.advantages, batch.returns = compute_advantages(
+                algo, batch.rewards, batch.group_ids, batch.response_mask, values=batch.old_values,
+                token_level_rewards=token_rewards,
+            )
         metrics.update(kl_metrics)
-        metrics.update(self.trainer.update(batch))
+        metrics.update(self.trainer.update(batch))  # reports its own time/update_s
         metrics["time/weight_sync_s"] = self.sync_weights()
         lengths = batch.response_mask.sum(dim=1)
         metrics["response/length_mean"] = float(lengths.mean())
         metrics["response/clip_ratio"] = float(sum(r.finish_reason == "length" for g in groups for r in g.rollouts) / len(lengths))
         metrics["time/step_s"] = time.perf_counter() - start
         metrics["perf/train_tokens_per_s"] = float(batch.attention_mask.sum()) / max(metrics.get("time/update_s", 1e-9), 1e-9)
-        return {**metrics, "_drawn": drawn}
+        return StepResult(metrics, collected.drawn)
 
     # ------------------------------------------------------------------ eval, checkpoints, run
 
@@ -273,9 +307,9 @@ class RLLoop:
             summary["eval_before"] = before
             self.logger.log(0, before)
         while self.step < cfg.total_steps:
-            metrics = self.train_step()
+            result = self.train_step()
             self.step += 1
-            drawn = metrics.pop("_drawn")
+            metrics, drawn = result.metrics, result.drawn
             if cfg.eval_every_steps and self.step % cfg.eval_every_steps == 0 and self.step < cfg.total_steps:
                 metrics.update(self.evaluate())
             self.logger.log(self.step, metrics, prompts=drawn)

@@ -36,6 +36,9 @@ class FakeEngine:
                 out.append(Rollout(req.request_id, 0, [1, 2], [3, 4, 5], [-0.1] * 3, text, "stop"))
         return out
 
+    def generate_iter(self, requests, sampling):
+        yield self.generate(requests, sampling)
+
 
 @pytest.fixture
 def samples(tmp_path):
@@ -63,7 +66,8 @@ def test_reward_metrics_are_computed_once_over_every_refill_round(samples):
     with ScoringPool(recipe.rewards_config(), max_workers=1) as scorer:
         loop = PidRequests(recipe, samples, [], trainer=None, rollout=FakeEngine(), scorer=scorer,
                            pad_token_id=0, image_size=8)
-        kept, metrics, drawn = loop.collect()
+        collected = loop.collect()
+        kept, metrics, drawn = collected.groups, collected.metrics, collected.drawn
     # round 1: p0 (all right: dropped), p1 (right + an error zeroed: kept); round 2: p2 (dropped); round 3: p3 (kept)
     assert [g.sample.pid for g in kept] == ["p1", "p3"] and drawn == [0, 1, 2, 3]
     assert metrics["rollout/generation_rounds"] == 3.0

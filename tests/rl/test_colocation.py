@@ -12,7 +12,7 @@ from sail_rl.config import from_dict
 from sail_rl.data.mathvista import MathVistaSample
 from sail_rl.errors import ConfigError
 from sail_rl.rl.config import ResourcesConfig, RunRecipe
-from sail_rl.rl.loop import Group, RLLoop
+from sail_rl.rl.loop import Collected, Group, RLLoop
 from sail_rl.rl.placement import check_cluster, plan_placement
 
 
@@ -57,7 +57,7 @@ def _loop(tmp_path, sleep_mode: bool):
     def collect():
         rec.calls.append("rollout.generate")
         rollouts = [Rollout("r", k, [1, 2, 3], [4, 5], [-0.5, -0.7], "x", "stop") for k in range(2)]
-        return [Group(0, sample, rollouts, ScoreResult(totals=[0.0, 1.0], components={}))], {}, [0]
+        return Collected([Group(0, sample, rollouts, ScoreResult(totals=[0.0, 1.0], components={}))], {}, [0])
 
     loop.collect = collect
     return loop, rec
@@ -65,7 +65,7 @@ def _loop(tmp_path, sleep_mode: bool):
 
 def test_sleep_mode_sleeps_through_the_update_and_wakes_weights_then_kv_cache(tmp_path):
     loop, rec = _loop(tmp_path, sleep_mode=True)
-    metrics = loop.train_step()
+    metrics = loop.train_step().metrics
     loop.train_step()
     one_step = [
         "rollout.generate", "rollout.sleep", "trainer.compute_log_probs", "trainer.update",

@@ -44,6 +44,12 @@ class FakeRollout:
                                    response_token_ids=[4, 5], response_logprobs=[-0.5, -0.5], text=text, finish_reason="stop"))
         return out
 
+    def generate_iter(self, requests, sampling):  # two chunks: the loop scores the first while the second "generates"
+        rollouts = self.generate(requests, sampling)
+        half = len(requests) // 2 * sampling.rollouts_per_prompt
+        yield rollouts[:half]
+        yield rollouts[half:]
+
     def update_weights(self, state_dict):
         self.weight_syncs += 1
 
@@ -119,7 +125,8 @@ def read_metrics(loop) -> list[dict]:
 def test_dynamic_sampling_refills_until_the_batch_is_informative(tmp_path, image):
     train = samples(["always", "never", "mixed", "always", "never", "mixed", "always", "never"], image)
     loop = make_loop(tmp_path, train, prompts_per_step=2, max_refill_rounds=3)
-    groups, metrics, drawn = loop.collect()
+    collected = loop.collect()
+    groups, metrics, drawn = collected.groups, collected.metrics, collected.drawn
     # round 0 draws 2 uninformative; round 1 draws (mixed, always); round 2 one (never); round 3 one (mixed)
     assert [g.sample.metadata["policy"] for g in groups] == ["mixed", "mixed"]
     assert metrics["rollout/generation_rounds"] == 4.0
@@ -144,7 +151,7 @@ def test_refill_stops_at_the_cap_and_a_step_without_signal_skips_the_update(tmp_
 def test_without_dynamic_sampling_every_group_is_trained(tmp_path, image):
     train = samples(["mixed", "always", "never", "mixed"], image)
     loop = make_loop(tmp_path, train, prompts_per_step=4, dynamic_sampling=False)
-    metrics = loop.train_step()
+    metrics = loop.train_step().metrics
     assert loop.trainer.updates == [4 * N]
     assert metrics["rollout/generation_rounds"] == 1.0
     assert loop.rollout.weight_syncs == 1
@@ -154,7 +161,8 @@ def test_a_draw_across_an_epoch_boundary_keeps_its_groups_apart(tmp_path, image)
     # 3 prompts, 4 per step: one draw holds an index twice; each copy is its own group of N rollouts.
     train = samples(["mixed", "mixed", "mixed"], image)
     loop = make_loop(tmp_path, train, prompts_per_step=4, dynamic_sampling=False)
-    groups, _, drawn = loop.collect()
+    collected = loop.collect()
+    groups, drawn = collected.groups, collected.drawn
     assert len(drawn) == 4 and len(set(drawn)) == 3
     assert [len(g.rollouts) for g in groups] == [N] * 4
     ids = loop.rollout.calls[0]
