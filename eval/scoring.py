@@ -31,11 +31,6 @@ ExtractFn = Callable[[str], Optional[str]]
 ResponseIn = Union[str, Mapping[str, Any]]  # a text, or {"response": str, "response_tokens": int, "prompt": str}
 
 _THOUGHT_RE = re.compile(r"<think>.*?</think>", re.DOTALL)
-# one leading <judge> block allowed, then exactly one think block, then a non-empty answer
-_WELL_FORMED_RE = re.compile(
-    r"^\s*(?:<judge>(?:(?!</?judge>).)*</judge>\s*)?<think>(?:(?!</?think>).)*</think>(?:(?!</?think>).)*\S(?:(?!</?think>).)*$",
-    re.DOTALL,
-)
 _OPTION_RE = re.compile(r"^\(?([A-Z])\)?[.:]?$")
 
 
@@ -99,12 +94,14 @@ def is_thought(response: str) -> bool:
 
 
 def is_well_formed_think(response: str) -> bool:
-    """One think block (after an optional judge block) and a non-empty answer after it.
+    """The think layout the format reward requires (`rewards.layout.follows_layout`).
 
     >>> [is_well_formed_think(r) for r in ["<think>x</think> \\\\boxed{1}", "<think>x</think>", "<think>x"]]
     [True, False, False]
     """
-    return bool(_WELL_FORMED_RE.match(response))
+    from rewards.layout import follows_layout
+
+    return follows_layout(response, "think")
 
 
 def normalize_prediction(extracted: Optional[str], sample: MathVistaSample) -> Optional[str]:

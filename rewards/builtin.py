@@ -7,48 +7,22 @@ Responses look like `<think>reasoning</think>\\nThe answer is \\boxed{42}` (thin
 
 from __future__ import annotations
 
-import re
-
 from sail_rl.errors import RewardError
 
-from rewards.answer_extraction import extract_answer, final_part, find_boxed
+from rewards.answer_extraction import extract_answer, final_part
 from rewards.contract import RewardInput
 from rewards.grader import grade
 from rewards.judge import THINK_LABELS, client_for, think_quality_prompt, verifier_prompt
+from rewards.layout import JUDGE_BLOCK_RE, follows_layout
 from rewards.registry import register_reward
 
-_JUDGE_BLOCK_RE = re.compile(r"^\s*<judge>(.*?)</judge>", re.DOTALL)
 _THINK_WORDS = {"think", "thinking", "yes", "reason", "reasoning", "cot", "true", "1"}
 _DIRECT_WORDS = {"direct", "no", "answer", "no_think", "nothink", "false", "0"}
-# What may follow the final box: whitespace, a period, and closing math delimiters.
-_AFTER_BOX_RE = re.compile(r"^[\s.$]*(?:\\\]|\\\))?[\s.$]*$")
-
-
-def _one_final_box(text: str) -> bool:
-    boxes = find_boxed(text)
-    return (len(boxes) == 1 and text.count("\\boxed") + text.count("\\fbox") == 1
-            and bool(_AFTER_BOX_RE.match(text[boxes[0][1]:])))
-
-
-def _format_ok(response: str, mode: str) -> bool:
-    judge = _JUDGE_BLOCK_RE.match(response)
-    body = response[judge.end():] if judge else response
-    has_think = "<think>" in body or "</think>" in body
-    if mode == "direct" or (mode == "auto" and not has_think):
-        return not has_think and _one_final_box(body)
-    if not body.lstrip().startswith("<think>") or body.count("<think>") != 1 or body.count("</think>") != 1:
-        return False
-    thought, after = body.lstrip()[len("<think>"):].split("</think>", 1)
-    return bool(thought.strip()) and _one_final_box(after)
 
 
 @register_reward("format")
 def format_reward(inputs: list[RewardInput], mode: str = "think") -> list[float]:
-    """1.0 when the response has the required layout, else 0.0.
-
-    mode="think": one non-empty `<think>...</think>` at the start (optionally after a
-    `<judge>...</judge>` block), then exactly one `\\boxed{}`, then only whitespace or a period.
-    mode="direct": no think block and exactly one box. mode="auto": either.
+    """1.0 when the response has the trained layout (`rewards.layout.follows_layout`), else 0.0.
 
     >>> r = lambda text, **kw: format_reward([RewardInput("q", text)], **kw)[0]
     >>> r("<think>2+2=4</think>\\nThe answer is \\\\boxed{4}."), r("<think></think>\\\\boxed{4}")
@@ -60,7 +34,7 @@ def format_reward(inputs: list[RewardInput], mode: str = "think") -> list[float]
     """
     if mode not in ("think", "direct", "auto"):
         raise RewardError(f"reward 'format': mode must be think, direct or auto, got {mode!r}; fix its kwargs")
-    return [1.0 if _format_ok(x.response, mode) else 0.0 for x in inputs]
+    return [1.0 if follows_layout(x.response, mode) else 0.0 for x in inputs]
 
 
 @register_reward("accuracy")
@@ -131,7 +105,7 @@ def parse_judge_decision(response: str) -> str | None:
     >>> [parse_judge_decision(t) for t in ["<judge>Think</judge>...", "<judge> no </judge>", "<judge>?</judge>", "x"]]
     ['think', 'direct', None, None]
     """
-    match = _JUDGE_BLOCK_RE.match(response)
+    match = JUDGE_BLOCK_RE.match(response)
     if not match:
         return None
     word = match.group(1).strip().strip(".!\"'`*").lower()
@@ -172,7 +146,7 @@ def split_thought(response: str) -> tuple[str, str] | None:
     >>> split_thought("<judge>think</judge><think> a </think> \\\\boxed{1}")
     ('a', '\\\\boxed{1}')
     """
-    body = _JUDGE_BLOCK_RE.sub("", response, count=1)
+    body = JUDGE_BLOCK_RE.sub("", response, count=1)
     if "<think>" not in body or "</think>" not in body:
         return None
     thought = body.split("<think>", 1)[1].rsplit("</think>", 1)[0]

@@ -63,12 +63,12 @@ def select_correct_cot(samples: Sequence[MathVistaSample], responses: Mapping[st
     whose `think_target` is that response (image path relative to `image_base` when given).
     Samples with none are skipped.
     """
-    from eval.scoring import is_well_formed_think
+    from rewards.layout import follows_layout
 
     records = []
     for s in samples:
         texts, verdicts = responses.get(s.pid, ()), grades.get(s.pid, ())
-        good = sorted({t for t, ok in zip(texts, verdicts) if ok and is_well_formed_think(t)}, key=lambda t: (len(t), t))
+        good = sorted({t for t, ok in zip(texts, verdicts) if ok and follows_layout(t, "think")}, key=lambda t: (len(t), t))
         for i, text in enumerate(good[:max_per_sample]):
             pid = s.pid if max_per_sample == 1 else f"{s.pid}-cot{i}"
             metadata = dict(s.metadata, sft_source="rejection_sampling")

@@ -15,36 +15,25 @@ Prompts are the data package's `build_prompt(sample, mode)` rendered with `rende
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any, Sequence
 
 import torch
 
-_WELL_FORMED_RE = re.compile(r"^\s*<think>(?:(?!<think>|</think>).)*</think>(?P<answer>.*)$", re.DOTALL)
-
-
-def count_boxed(text: str) -> int:
-    return text.count("\\boxed{")
+from rewards.layout import follows_layout
 
 
 def is_well_formed_think(response: str) -> bool:
-    match = _WELL_FORMED_RE.match(response)
-    return bool(match) and "<think>" not in match.group("answer") and count_boxed(match.group("answer")) == 1 \
-        and count_boxed(response) == 1
+    return follows_layout(response, "think")
 
 
 def skips_think(response: str) -> bool:
-    return "<think>" not in response and "</think>" not in response and count_boxed(response) == 1
+    return follows_layout(response, "direct")
 
 
 def _grade(response: str, sample) -> bool:
-    try:
-        from rewards import grade
-    except ImportError:  # rewards/ not in this build: plain \boxed{} equality
-        found = re.findall(r"\\boxed\{([^{}]*)\}", response)
-        gold = sample.answer_letter or sample.answer
-        return bool(found) and found[-1].strip() in (gold, sample.answer)
+    from rewards import grade
+
     return grade(response, sample.answer, answer_type=sample.answer_type, choices=sample.choices,
                  precision=sample.precision)
 
