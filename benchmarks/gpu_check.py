@@ -18,6 +18,7 @@ The last H200 figure of a bare bf16-weight step (8 x 2048): 24.8k tokens/s, ~29%
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import tempfile
@@ -101,9 +102,7 @@ def bench_bare(model_dir: str, args) -> tuple[float, float]:
         opt.zero_grad(set_to_none=True)
 
     seconds, peak = timed(step, args.steps)
-    del model, opt
-    torch.cuda.empty_cache()
-    return args.batch * args.seq / seconds, peak
+    return args.batch * args.seq / seconds, peak  # the model and optimizer go with this frame
 
 
 def bench_update(model_dir: str, args) -> tuple[float, float]:
@@ -124,8 +123,6 @@ def bench_update(model_dir: str, args) -> tuple[float, float]:
     data = collate(samples, 0, 448)
     data.advantages, data.returns = compute_advantages(algo, data.rewards, data.group_ids, data.response_mask)
     seconds, peak = timed(lambda: trainer.update(data), args.steps)  # on-policy: no separate old log-prob pass
-    del trainer
-    torch.cuda.empty_cache()
     return args.batch * args.seq / seconds, peak
 
 
@@ -145,8 +142,6 @@ def bench_sft(model_dir: str, work: Path, args) -> tuple[float, float]:
     trainer = SFTTrainer(recipe, log=lambda _msg: None)
     tokens: list[int] = []
     seconds, peak = timed(lambda: tokens.append(trainer.train_step()["num_tokens"]), args.steps)
-    del trainer
-    torch.cuda.empty_cache()
     return statistics.median(tokens[2:]) / seconds, peak
 
 
@@ -164,6 +159,8 @@ def main(argv: list[str] | None = None) -> dict:
             if name in args.skip:
                 continue
             tokens_per_s, peak = run()
+            gc.collect()
+            torch.cuda.empty_cache()  # the path's model and optimizer are gone: the next starts from empty memory
             report[name] = {"tokens_per_s": round(tokens_per_s), "peak_gib": round(peak, 1),
                             "mfu": round(tokens_per_s * flops / (args.peak_tflops * 1e12), 4)}
             print(json.dumps({name: report[name]}), flush=True)  # progress, in case the run is cut short

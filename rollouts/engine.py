@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol, runtime_checkable
 
@@ -26,6 +27,17 @@ from rollouts.types import GenerationRequest, Rollout, RolloutConfig, SamplingCo
 from sail_rl.errors import ConfigError, DataError, SailRLError
 
 log = logging.getLogger(__name__)
+
+# vLLM's engine core inside the calling process (a Ray actor, the local loop, a benchmark): the
+# weight sync then streams tensors into it without another process. Set before vLLM starts.
+IN_PROCESS_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def use_in_process_vllm() -> None:
+    """Put IN_PROCESS_ENV into this process's environment (values the user set are kept)."""
+    for key, value in IN_PROCESS_ENV.items():
+        os.environ.setdefault(key, value)
+
 
 # Tokens that only the processor may write: a response containing one would corrupt the next
 # forward (an <IMG_CONTEXT> without an image feature). Engines ban them when sampling.

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from rollouts.engine import make_engine
+from rollouts.engine import IN_PROCESS_ENV, make_engine
 from rollouts.types import GenerationRequest, Rollout, RolloutConfig, SamplingConfig
 from rollouts.weight_sync import named_weights
 from sail_rl.errors import SailRLError
@@ -119,8 +119,7 @@ class RolloutManager:
         import ray
 
         env = {
-            "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
-            "TOKENIZERS_PARALLELISM": "false",
+            **IN_PROCESS_ENV,
             # per-sync INFO lines (and a harmless rotary-embedding warning) would flood the driver's console
             "VLLM_LOGGING_LEVEL": os.environ.get("VLLM_LOGGING_LEVEL", "ERROR"),
             "PYTHONPATH": os.pathsep.join(p for p in (REPO_ROOT, os.environ.get("PYTHONPATH", "")) if p),

@@ -23,7 +23,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from rollouts.engine import banned_token_ids, check_model_dir, prepare_prompts, register_engine
+from rollouts.engine import (
+    IN_PROCESS_ENV, banned_token_ids, check_model_dir, prepare_prompts, register_engine, use_in_process_vllm,
+)
 from rollouts.types import GenerationRequest, Rollout, RolloutConfig, SamplingConfig
 from rollouts.weight_sync import named_weights, reload_vllm_weights, route_weights
 
@@ -40,7 +42,7 @@ class VLLMEngine:
         check_model_dir(model_dir)
         if cfg.tensor_parallel_size == 1:
             # in-process engine core: streamed weight sync, no extra process (set before vllm starts)
-            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+            use_in_process_vllm()
         self.cfg = cfg
         self.processor = load_processor(model_dir)
         self.tokenizer = self.processor.tokenizer
@@ -59,7 +61,8 @@ class VLLMEngine:
         # A -100 logit bias bans the placeholders (probability < e^-100) at the cost of 4 ids per
         # step, where allowed_token_ids costs a pass over the whole vocabulary.
         self.ban_bias = {i: -100.0 for i in self.banned}
-        self.in_process = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0" and cfg.tensor_parallel_size == 1
+        flag = "VLLM_ENABLE_V1_MULTIPROCESSING"
+        self.in_process = os.environ.get(flag) == IN_PROCESS_ENV[flag] and cfg.tensor_parallel_size == 1
         self.llm = self._start_llm(str(text_dir))
         self.skipped_request_ids: list[str] = []
         self.asleep = False

@@ -98,8 +98,9 @@ def run_rollout(args: argparse.Namespace) -> int:
     check_model_folder(args.model, "--model")  # before Ray and vLLM start
     if args.max_tokens >= args.max_model_len:
         raise ConfigError(f"--max-tokens {args.max_tokens} leaves no room for the prompt in --max-model-len {args.max_model_len}")
-    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from rollouts.engine import IN_PROCESS_ENV
+
+    os.environ.update(IN_PROCESS_ENV)
     import ray
 
     from rollouts.engine import prepare_prompts

@@ -26,7 +26,9 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
-    env = {"env_vars": {"TOKENIZERS_PARALLELISM": "false", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}}
+    from rollouts.engine import IN_PROCESS_ENV
+
+    env = {"env_vars": dict(IN_PROCESS_ENV)}
     if address:
         # a joined cluster's workers start from the nodes' environment: point them at this checkout
         # (the same path on every node, e.g. a shared filesystem; a pip-installed sail-rl needs nothing)

