@@ -15,10 +15,9 @@ seq_sum_divisor_tokens = max_response_tokens; PPO = gae + ppo_clip + a critic (v
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-from sail_rl.algorithms.aggregation import LOSS_AGG_MODES
-from sail_rl.algorithms.kl import KL_ESTIMATORS
+from sail_rl.algorithms.aggregation import LOSS_AGG_MODES, LossAggMode
+from sail_rl.algorithms.kl import KL_ESTIMATORS, KlEstimator
 from sail_rl.algorithms.registry import ADVANTAGES, POLICY_LOSSES
 from sail_rl.config import check_bounds
 from sail_rl.errors import ConfigError
@@ -34,11 +33,11 @@ class AlgorithmConfig:
     clip_ratio_low: float = 0.2  # ratio clipped below at 1 - low
     clip_ratio_high: float = 0.28  # ratio clipped above at 1 + high (clip-higher)
     clip_ratio_c: float | None = None  # dual-clip bound for negative advantages (e.g. 3.0); None: off
-    loss_agg_mode: Literal["token-mean", "seq-mean-token-sum", "seq-mean-token-mean"] = "token-mean"
+    loss_agg_mode: LossAggMode = "token-mean"
     seq_sum_divisor_tokens: int | None = None  # Dr. GRPO: divide seq token-sums by this constant
     kl_coef: float = 0.0  # KL as a reward penalty (before advantages)
     kl_loss_coef: float = 0.0  # KL as a loss term
-    kl_estimator: Literal["k1", "k2", "k3", "abs", "low_var_kl"] = "k3"
+    kl_estimator: KlEstimator = "k3"
     entropy_coef: float = 0.0  # entropy bonus: loss -= entropy_coef * agg(entropy)
     gamma: float = 1.0  # discount (gae, reinforce_pp)
     lam: float = 1.0  # GAE lambda

@@ -16,9 +16,12 @@ off the reference cannot blow up the loss.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 
-KL_ESTIMATORS: tuple[str, ...] = ("k1", "k2", "k3", "abs", "low_var_kl")
+KlEstimator = Literal["k1", "k2", "k3", "abs", "low_var_kl"]
+KL_ESTIMATORS: tuple[str, ...] = get_args(KlEstimator)
 
 
 def kl_penalty(log_probs: torch.Tensor, ref_log_probs: torch.Tensor, kind: str = "k3") -> torch.Tensor:
