@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 from eval.extractor import LLMExtractor, llm_extract_many
 from eval.mathvista_table import mathvista_table
 from sail_rl.data.mathvista import LETTERS, MathVistaSample
-from sail_rl.errors import DataError, NotAvailableError
+from sail_rl.errors import DataError
 
 GradeFn = Callable[..., bool]  # grade(prediction, answer, *, answer_type, choices, precision) -> bool
 ExtractFn = Callable[[str], Optional[str]]
@@ -35,18 +35,14 @@ _OPTION_RE = re.compile(r"^\(?([A-Z])\)?[.:]?$")
 
 
 def default_grade_fn() -> GradeFn:
-    try:
-        from rewards.grader import grade
-    except ImportError as exc:
-        raise NotAvailableError(f"the shared grader rewards.grader.grade cannot be imported ({exc}); install the rewards package") from None
+    from rewards.grader import grade
+
     return grade
 
 
 def default_extract_fn() -> ExtractFn:
-    try:
-        from rewards.answer_extraction import extract_answer
-    except ImportError as exc:
-        raise NotAvailableError(f"rewards.answer_extraction.extract_answer cannot be imported ({exc})") from None
+    from rewards.answer_extraction import extract_answer
+
     return extract_answer
 
 

@@ -267,9 +267,9 @@ class RewardsConfig:
             for role in ("answer", "format"):
                 if role not in roles:
                     raise ConfigError(
-                        f"combine: sail_rl_product needs a reward with role '{role}'; add one "
+                        f"reward_combine: sail_rl_product needs a reward with role '{role}'; add one "
                         f"(e.g. {{name: {'accuracy' if role == 'answer' else 'format'}}}) or set role: {role}"
                     )
             for role in ROLES:
                 if roles.count(role) > 1:
-                    raise ConfigError(f"combine: sail_rl_product has two rewards with role '{role}'; keep one")
+                    raise ConfigError(f"reward_combine: sail_rl_product has two rewards with role '{role}'; keep one")

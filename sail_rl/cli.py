@@ -2,7 +2,7 @@
 
 Each subcommand lives in `sail_rl/commands/<name>.py` with two functions:
 `configure(parser)` adds its arguments (cheap: no torch/vllm import) and `run(args) -> int`
-does the work. A subcommand whose module is not in this build says so and exits 2.
+does the work.
 
 Errors the user can fix (`SailRLError`) print one line and exit non-zero; `--debug` shows
 the traceback instead.
@@ -15,7 +15,7 @@ import importlib
 import os
 import sys
 
-from sail_rl.errors import NotAvailableError, SailRLError
+from sail_rl.errors import SailRLError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -32,12 +32,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _not_available(name: str):
-    def run(args: argparse.Namespace) -> int:
-        raise NotAvailableError(f"'sail-rl {name}' is not available in this build yet")
-
-    return run
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sail-rl", description="RL post-training for SAIL-VL models.")
@@ -46,14 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module_name, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            p.set_defaults(_run=_not_available(name))
-            p.add_argument("rest", nargs=argparse.REMAINDER)
-            continue
+        module = importlib.import_module(module_name)
         module.configure(p)
         p.set_defaults(_run=module.run)
     return parser

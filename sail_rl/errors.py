@@ -45,8 +45,3 @@ class RewardError(SailRLError):
 
     exit_code = 2
 
-
-class NotAvailableError(SailRLError):
-    """A subcommand or feature that is not wired up in this build."""
-
-    exit_code = 2

@@ -20,7 +20,7 @@ import statistics
 import time
 
 from sail_rl.commands import ranged
-from sail_rl.errors import NotAvailableError, SailRLError
+from sail_rl.errors import SailRLError
 
 QUESTIONS = [
     "What is 2+2?", "How many bars are taller than 5?", "Solve x + 3 = 7.", "What is the area of a 3 by 4 rectangle?",
@@ -52,13 +52,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _step_arguments(parser: argparse.ArgumentParser) -> None:
-    """The step benchmark's own arguments when its module is in this build (its top level is cheap)."""
-    if importlib.util.find_spec("sail_rl.trainer") and importlib.util.find_spec("sail_rl.trainer.bench_step"):
-        module = importlib.import_module("sail_rl.trainer.bench_step")
-        if hasattr(module, "add_arguments"):
-            module.add_arguments(parser)
-            return
-    parser.add_argument("rest", nargs=argparse.REMAINDER)
+    """The step benchmark's own arguments (its module's top level is cheap)."""
+    importlib.import_module("sail_rl.trainer.bench_step").add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,13 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_step(args: argparse.Namespace) -> int:
-    try:
-        module = importlib.import_module("sail_rl.trainer.bench_step")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("sail_rl.trainer", "sail_rl.trainer.bench_step"):
-            raise
-        raise NotAvailableError("'sail-rl bench step' is not available in this build yet (sail_rl/trainer/bench_step.py missing)") from None
-    return module.run(args)
+    return importlib.import_module("sail_rl.trainer.bench_step").run(args)
 
 
 # ---------------------------------------------------------------- bench rollout

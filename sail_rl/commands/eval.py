@@ -1,9 +1,8 @@
 """`sail-rl eval RECIPE [section.key=value ...]`: score a model on a MathVista-format benchmark.
 
-    sail-rl eval recipes/eval_mathvista.yaml eval.k_samples=4 eval.temperature=0.7
-    sail-rl eval recipes/eval_mathvista.yaml --responses runs/gen/responses.jsonl   # score only
-    sail-rl eval eval.data_files=[data/synth/eval.jsonl] --responses resp.jsonl      # no recipe file
-    sail-rl eval recipes/eval_mathvista.yaml --print-config
+    sail-rl eval eval.model_path=runs/tiny-sft eval.data_files=[data/synth/eval.jsonl] eval.k_samples=4 eval.temperature=0.7
+    sail-rl eval eval.data_files=[data/synth/eval.jsonl] --responses resp.jsonl      # score only
+    sail-rl eval my_eval.yaml --print-config                                         # a recipe with an `eval:` section
 
 Writes results.jsonl, metrics.json, metrics.md and accuracy_by_category.png to eval.output_dir,
 each file atomically; a second eval writing to the same folder at once is refused (a lock),

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 
-import pytest
 
 from sail_rl.cli import build_parser, main
-from sail_rl.errors import NotAvailableError
 
 
 def test_bench_rollout_arguments_parse():
@@ -18,14 +15,6 @@ def test_bench_rollout_arguments_parse():
 def test_bench_without_benchmark_is_an_error(capsys):
     assert main(["bench"]) == 1
     assert "name a benchmark" in capsys.readouterr().err
-
-
-def test_bench_step_missing_module_is_not_available(monkeypatch):
-    from sail_rl.commands import bench
-
-    monkeypatch.setitem(sys.modules, "sail_rl.trainer.bench_step", None)
-    with pytest.raises(NotAvailableError, match="bench step"):
-        bench.run_step(build_parser().parse_args(["bench", "step"]))
 
 
 def test_bench_rollout_missing_model_is_one_line(capsys, tmp_path):
