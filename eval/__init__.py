@@ -7,13 +7,13 @@
 
 from eval.report import metrics_markdown, write_report
 from eval.runner import EvalConfig, EvalRecipe, evaluate, load_responses
-from eval.scoring import ResponseResult, ScoreResult, compute_metrics, pass_at_k, score
+from eval.scoring import ResponseResult, EvalResult, compute_metrics, pass_at_k, score
 
 __all__ = [
     "EvalConfig",
     "EvalRecipe",
     "ResponseResult",
-    "ScoreResult",
+    "EvalResult",
     "compute_metrics",
     "evaluate",
     "load_responses",

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from eval.mathvista_table import table_markdown
-from eval.scoring import ScoreResult
+from eval.scoring import EvalResult
 
 GROUP_KEYS = ("by_question_type", "by_answer_type", "by_category", "by_task", "by_skill", "by_family")
 
@@ -96,7 +96,7 @@ def plot_accuracy(metrics: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def write_report(result: ScoreResult, out_dir: str | Path, config: Optional[dict[str, Any]] = None,
+def write_report(result: EvalResult, out_dir: str | Path, config: Optional[dict[str, Any]] = None,
                  title: str = "Evaluation", plot: bool = True) -> dict[str, Path]:
     """Write results.jsonl, metrics.json (+ `config` when given), metrics.md and the chart."""
     out = Path(out_dir)

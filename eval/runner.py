@@ -19,7 +19,7 @@ from typing import Any, Literal, Optional
 
 from eval.extractor import judge_extractor
 from eval.report import write_report
-from eval.scoring import ScoreResult, score
+from eval.scoring import EvalResult, score
 from rewards.judge import JudgeConfig
 from sail_rl.data.jsonl import read_jsonl
 from sail_rl.data.mathvista import MathVistaSample, load_samples, rewrite_mc_to_free_form
@@ -194,7 +194,7 @@ def _check_k(responses: dict[str, list], cfg: EvalConfig) -> None:
                           f"per pid; set eval.k_samples={most} or give {cfg.k_samples} responses per sample")
 
 
-def _write_report_atomically(result: ScoreResult, cfg: EvalConfig, config: dict) -> None:
+def _write_report_atomically(result: EvalResult, cfg: EvalConfig, config: dict) -> None:
     """The report goes to a staging folder, then file by file into `cfg.output_dir` (`os.replace`,
     atomic per file), metrics.json last: a reader never sees a torn or half-replaced result."""
     import os
@@ -215,7 +215,7 @@ def _write_report_atomically(result: ScoreResult, cfg: EvalConfig, config: dict)
 
 
 def evaluate(cfg: EvalConfig, engine: Any = None, responses: Optional[dict[str, list]] = None,
-             grade_fn=None, llm_extractor=None, overwrite: bool = False) -> ScoreResult:
+             grade_fn=None, llm_extractor=None, overwrite: bool = False) -> EvalResult:
     """Score the benchmark and write the report to `cfg.output_dir`.
 
     Responses come from `responses`, else `cfg.responses_file`, else generation with

@@ -75,7 +75,7 @@ class ResponseResult:
 
 
 @dataclass
-class ScoreResult:
+class EvalResult:
     records: list[ResponseResult]
     metrics: dict[str, Any]
 
@@ -183,7 +183,7 @@ def _extract_all(items: list[tuple[MathVistaSample, int, ResponseIn]], extract_f
 
 def score(samples: Sequence[MathVistaSample], responses: Mapping[str, Sequence[ResponseIn]], *,
           grade_fn: Optional[GradeFn] = None, extract_fn: Optional[ExtractFn] = None,
-          llm_extractor: Optional[LLMExtractor] = None) -> ScoreResult:
+          llm_extractor: Optional[LLMExtractor] = None) -> EvalResult:
     """Grade every response of every sample. `responses[pid]` holds that sample's k responses.
     Every sample needs at least one response and every pid must be a sample (DataError)."""
     grade_fn = grade_fn or default_grade_fn()
@@ -201,7 +201,7 @@ def score(samples: Sequence[MathVistaSample], responses: Mapping[str, Sequence[R
     items = [(s, i, item) for s in samples for i, item in enumerate(responses[s.pid])]
     answers, how = _extract_all(items, extract_fn, llm_extractor)
     records = [_record(s, i, item, a, h, grade_fn) for (s, i, item), a, h in zip(items, answers, how)]
-    return ScoreResult(records=records, metrics=compute_metrics(records))
+    return EvalResult(records=records, metrics=compute_metrics(records))
 
 
 # ---------------------------------------------------------------- aggregation
