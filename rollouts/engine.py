@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Protocol, runtime_checkable
 import torch
 
 from rollouts.types import GenerationRequest, Rollout, RolloutConfig, SamplingConfig
-from sail_rl.errors import ConfigError, DataError, SailRLError
+from sail_rl.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +139,9 @@ def prepare_prompts(
 
 
 def check_model_dir(model_dir: str) -> None:
-    from pathlib import Path
+    from sail_rl.rundir import check_model_folder
 
-    if not (Path(model_dir) / "config.json").is_file():
-        raise SailRLError(f"no SAIL-VL model at {model_dir} (config.json missing); pass a directory from `sail-rl init-model`")
+    check_model_folder(model_dir, "the rollout engine's model")
 
 
 __all__ = [

@@ -50,7 +50,8 @@ def train(recipe, resume: bool = False, overwrite: bool = False,
     from sail_rl.errors import ConfigError
     from sail_rl.model.builder import load_processor
     from sail_rl.rl.loop import RLLoop, seed_everything
-    from sail_rl.rl.setup import check_model, local_components, ray_components
+    from sail_rl.rl.setup import local_components, ray_components
+    from sail_rl.rundir import check_model_folder
     from sail_rl.trainer.checkpoint import latest_checkpoint
 
     run_dir = Path(recipe.run.output_dir)
@@ -58,7 +59,7 @@ def train(recipe, resume: bool = False, overwrite: bool = False,
         raise ConfigError(
             f"{run_dir} already holds checkpoints; pass --resume to continue it or set run.output_dir to a new folder"
         )
-    check_model(recipe.model.path)
+    check_model_folder(recipe.model.path, "model.path")
     seed_everything(recipe.run.seed)
     train_set = load_split(recipe.data, "train")
     held_out = load_split(recipe.data, "eval") if recipe.data.eval_files else []

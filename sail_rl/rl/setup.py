@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
-from sail_rl.errors import ConfigError
 from sail_rl.rl.config import RunRecipe
 
 
@@ -55,11 +53,3 @@ def ray_components(recipe: RunRecipe) -> Components:
         ray.shutdown()
         raise
     return Components(trainer, rollout, scorer, [rollout.close, ray.shutdown], transfer)
-
-
-def check_model(path: str) -> None:
-    if not (Path(path) / "config.json").is_file():
-        raise ConfigError(
-            f"model.path {path} has no checkpoint (no config.json); make one with `sail-rl sft recipes/thinking_fusion_sft.yaml` "
-            f"or `sail-rl init-model --preset tiny --out {path}`"
-        )

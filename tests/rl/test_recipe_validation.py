@@ -79,4 +79,4 @@ def test_missing_model_path_exits_2_with_one_line(tmp_path, capsys):
     code = main(["run", RECIPE, f"model.path={tmp_path / 'nope'}", f"run.output_dir={tmp_path / 'run'}"])
     err = capsys.readouterr().err
     assert code == 2, err
-    assert err.strip().count("\n") == 0 and "model.path" in err and "no checkpoint" in err
+    assert err.strip().count("\n") == 0 and "model.path" in err and "has no model (no config.json)" in err
