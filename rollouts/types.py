@@ -61,7 +61,7 @@ class SamplingConfig:
 class RolloutConfig:
     """Recipe section `rollout:`: the engine, where it runs, and the sampling settings (flat keys)."""
 
-    engine: Literal["vllm", "hf"] = "vllm"
+    engine: Literal["vllm", "vllm-native", "hf"] = "vllm"
     num_workers: int = 1  # rollout workers (Ray actors), prompts sharded across them
     # sampling (see SamplingConfig)
     rollouts_per_prompt: int = 8
