@@ -102,6 +102,11 @@ class RolloutConfig:
             "gpu_memory_utilization": "(0, 1]", "tensor_parallel_size": ">= 1", "max_num_seqs": ">= 1",
             "weight_sync_bucket_mb": ">= 1",
         })
+        if self.engine == "vllm-native" and self.weight_sync != "reload":
+            raise ConfigError(
+                f"rollout.weight_sync '{self.weight_sync}' is not implemented for rollout.engine 'vllm-native'; "
+                "use weight_sync: reload, or engine: vllm", key="weight_sync",
+            )
         if self.max_prompt_tokens + 1 > self.max_model_len:
             raise ConfigError(
                 f"rollout.max_prompt_tokens ({self.max_prompt_tokens}) must be below rollout.max_model_len "

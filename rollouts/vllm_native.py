@@ -41,12 +41,7 @@ class NativeVLLMEngine(VLLMEngine):
         import sail_rl.model  # noqa: F401  (makes SailVLForConditionalGeneration resolvable by vLLM)
         from sail_rl.model.builder import load_processor
 
-        check_model_dir(model_dir)
-        if cfg.weight_sync != "reload":
-            raise ConfigError(
-                f"rollout.weight_sync '{cfg.weight_sync}' is not implemented for rollout.engine 'vllm-native'; "
-                "use weight_sync: reload", key="weight_sync",
-            )
+        check_model_dir(model_dir)  # rollout.weight_sync other than reload is refused by RolloutConfig.validate
         if cfg.tensor_parallel_size == 1:
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         self.cfg = cfg

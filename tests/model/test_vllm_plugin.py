@@ -40,3 +40,14 @@ def test_plugin_registers_the_architecture_vllm_resolves_by_name():
     assert transformers.SailVLForConditionalGeneration.__module__ == "sail_rl.model.modeling"
     pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     assert pyproject["project"]["entry-points"]["vllm.general_plugins"] == {"sail_vl": "sail_rl.model.vllm_plugin:register"}
+
+
+def test_native_engine_refuses_a_weight_sync_it_cannot_do():
+    import pytest
+
+    from rollouts.types import RolloutConfig
+    from sail_rl.errors import ConfigError
+
+    RolloutConfig(engine="vllm-native").validate()
+    with pytest.raises(ConfigError, match="weight_sync 'nccl' is not implemented for rollout.engine 'vllm-native'"):
+        RolloutConfig(engine="vllm-native", weight_sync="nccl").validate()
