@@ -8,7 +8,7 @@ vLLM loads the SAIL-VL checkpoint itself: `transformers.SailVLForConditionalGene
 visible by importing `sail_rl.model` (here, and in vLLM's own processes through the
 `vllm.general_plugins` entry point `sail_rl.model.vllm_plugin:register`). Against the "vllm" engine
 (text model in vLLM, vision in torch beside it, `prompt_embeds`): the vision tower runs on the
-engine's device, and image prompts keep vLLM's prefix and encoder caches across the n samples.
+engine's device, and image prompts go through vLLM's multimodal processor, encoder and prefix caches.
 
 The processor still runs here too: it gives the trainer the same expanded prompt ids and the
 pixel_values [tiles, 3, S, S] a Rollout carries, and each output's prompt ids are checked
@@ -47,7 +47,6 @@ class NativeVLLMEngine(VLLMEngine):
         self.cfg = cfg
         self.processor = load_processor(model_dir)
         self.tokenizer = self.processor.tokenizer
-        self._own_dir = False
         self.banned = banned_token_ids(self.tokenizer)
         self.ban_bias = {i: -100.0 for i in self.banned}
         self.in_process = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0" and cfg.tensor_parallel_size == 1
