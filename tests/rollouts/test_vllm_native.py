@@ -8,6 +8,7 @@ One engine for the module (start ~30 s on 2 cores).
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 import torch
@@ -84,6 +85,41 @@ def test_parity_before_and_after_a_sync_that_reaches_the_vision_tower(engine, ti
     assert unscaled["text"] <= 1e-4 and min(unscaled[k] for k in ("one_tile", "multi_tile", "two_images")) > 1e-3, unscaled
     engine.update_weights(model.state_dict())
     assert max(_max_diffs(model, engine).values()) <= 1e-4
+
+
+MOE_PARITY = """
+import sys
+from rollouts.engine import make_engine
+from rollouts.types import RolloutConfig
+from sail_rl.model.builder import load_model
+from tests.rollouts.helpers import trainer_logprobs
+from tests.rollouts.test_vllm_native import SAMPLING, _requests
+
+if __name__ == "__main__":
+    model = load_model(sys.argv[1]).eval()
+    eng = make_engine(RolloutConfig(engine="vllm-native", max_model_len=512, max_prompt_tokens=400, kv_cache_gib=1), sys.argv[1])
+    rollouts = eng.generate(_requests(), SAMPLING)
+    trainer, engine_lp, mask = trainer_logprobs(model, rollouts, eng.tokenizer, SAMPLING.temperature, eng.banned)
+    print("MAX_DIFF", int(mask.sum()), float((trainer - engine_lp).abs().max()))
+"""
+
+
+def test_moe_parity(tiny_moe_dir, tmp_path):
+    """The Qwen3-MoE text model through vLLM's Transformers backend too. In its own process: a second
+    in-process vLLM engine beside this module's (dense) one fails in vLLM's global parallel state
+    ("expert parallel group is not initialized")."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "moe_parity.py"
+    script.write_text(MOE_PARITY)
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, str(script), str(tiny_moe_dir)], capture_output=True, text=True, timeout=600,
+                         cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    tokens, diff = out.stdout.split("MAX_DIFF")[-1].split()
+    assert int(tokens) > 0 and float(diff) <= 1e-4, diff
 
 
 @pytest.mark.parametrize("mode", ["ray", "local"])
