@@ -64,7 +64,7 @@ class RolloutEngine(Protocol):
 
 
 ENGINES: dict[str, Callable[[RolloutConfig, str], RolloutEngine]] = {}
-BUILTIN_ENGINES = {"vllm": "rollouts.vllm_engine", "hf": "rollouts.hf_engine"}
+BUILTIN_ENGINES = {"vllm": "rollouts.vllm_engine", "vllm-native": "rollouts.vllm_native", "hf": "rollouts.hf_engine"}
 
 
 def register_engine(name: str):

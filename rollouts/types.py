@@ -61,7 +61,7 @@ class SamplingConfig:
 class RolloutConfig:
     """Recipe section `rollout:`: the engine, where it runs, and the sampling settings (flat keys)."""
 
-    engine: Literal["vllm", "hf"] = "vllm"
+    engine: Literal["vllm", "vllm-native", "hf"] = "vllm"
     num_workers: int = 1  # rollout workers (Ray actors), prompts sharded across them
     # sampling (see SamplingConfig)
     rollouts_per_prompt: int = 8
@@ -104,6 +104,11 @@ class RolloutConfig:
             "gpu_memory_utilization": "(0, 1]", "tensor_parallel_size": ">= 1", "max_num_seqs": ">= 1",
             "weight_sync_bucket_mb": ">= 1",
         })
+        if self.engine == "vllm-native" and self.weight_sync != "reload":
+            raise ConfigError(
+                f"rollout.weight_sync '{self.weight_sync}' is not implemented for rollout.engine 'vllm-native'; "
+                "use weight_sync: reload, or engine: vllm", key="weight_sync",
+            )
         if self.max_prompt_tokens + 1 > self.max_model_len:
             raise ConfigError(
                 f"rollout.max_prompt_tokens ({self.max_prompt_tokens}) must be below rollout.max_model_len "

@@ -75,6 +75,9 @@ class SailVLProcessor(ProcessorMixin):
     def __init__(self, image_processor=None, tokenizer=None, tokens_per_tile: int = 256, chat_template=None, **kwargs):
         self.tokens_per_tile = tokens_per_tile
         super().__init__(image_processor, tokenizer, chat_template=chat_template)
+        # transformers' convention for the placeholder an image's slot replaces (vLLM's Transformers
+        # backend finds each image in the prompt by it).
+        self.image_token = IMAGE_PLACEHOLDER
 
     @property
     def image_token_id(self) -> int:
@@ -127,6 +130,7 @@ class SailVLProcessor(ProcessorMixin):
         padding_side: str = "left",
         return_tensors: str | None = "pt",
         return_tile_counts: bool = False,
+        return_text_replacement_offsets: bool = False,
         **tokenizer_kwargs,
     ) -> BatchFeature:
         """Texts with `<image>` placeholders (+ images) -> model inputs.
@@ -134,11 +138,13 @@ class SailVLProcessor(ProcessorMixin):
         `images` is a list per text (list of lists), or a flat list given to the placeholders
         in order. Returns input_ids / attention_mask [batch, seq] and pixel_values [tiles, 3, S, S]
         (InternVL's keys, what generic VLM code passes on to the model); with `return_tile_counts`
-        also image_tiles_per_sample [batch] and num_tiles (per image).
+        also image_tiles_per_sample [batch] and num_tiles (per image). `return_text_replacement_offsets`
+        (transformers' convention, what vLLM's Transformers backend asks for): per text, one
+        `{"type": "image", "replacement": slot}` per image, in order.
         """
         texts = [text] if isinstance(text, str) else list(text)
         per_sample = _split_images(texts, images)
-        all_pixels, all_tiles, tiles_per_sample, expanded = [], [], [], []
+        all_pixels, all_tiles, tiles_per_sample, tiles_per_image, expanded = [], [], [], [], []
         for i, (t, imgs) in enumerate(zip(texts, per_sample)):
             if imgs:
                 feat = self.image_processor(imgs, max_tiles=max_tiles)
@@ -149,6 +155,7 @@ class SailVLProcessor(ProcessorMixin):
                 tiles = []
             expanded.append(self.expand_images(t, tiles, sample=i))
             tiles_per_sample.append(sum(tiles))
+            tiles_per_image.append(list(tiles))
         self.tokenizer.padding_side = padding_side
         if tokenizer_kwargs.pop("add_special_tokens", False):
             raise ValueError("SailVLProcessor: add_special_tokens=True is not supported; the chat template writes every special token")
@@ -156,6 +163,11 @@ class SailVLProcessor(ProcessorMixin):
         data = dict(enc)
         size = self.image_processor.image_size
         data["pixel_values"] = torch.cat(all_pixels) if all_pixels else torch.zeros(0, 3, size, size)
+        if return_text_replacement_offsets:
+            data["text_replacement_offsets"] = [
+                [{"type": "image", "text": IMAGE_PLACEHOLDER, "replacement": self.image_slot(n)} for n in tiles]
+                for tiles in tiles_per_image
+            ]
         if return_tile_counts:
             data["image_tiles_per_sample"] = torch.tensor(tiles_per_sample, dtype=torch.long)
             data["num_tiles"] = all_tiles
