@@ -104,10 +104,10 @@ class RolloutConfig:
             "gpu_memory_utilization": "(0, 1]", "tensor_parallel_size": ">= 1", "max_num_seqs": ">= 1",
             "weight_sync_bucket_mb": ">= 1",
         })
-        if self.engine == "vllm-native" and self.weight_sync != "reload":
+        if self.engine == "vllm-native" and self.weight_sync == "nccl":
             raise ConfigError(
-                f"rollout.weight_sync '{self.weight_sync}' is not implemented for rollout.engine 'vllm-native'; "
-                "use weight_sync: reload, or engine: vllm", key="weight_sync",
+                "rollout.weight_sync 'nccl' is not implemented for rollout.engine 'vllm-native'; "
+                "use weight_sync: collective (gloo) or object_store, or engine: vllm", key="weight_sync",
             )
         if self.max_prompt_tokens + 1 > self.max_model_len:
             raise ConfigError(

@@ -28,7 +28,7 @@ from rollouts.engine import banned_token_ids, check_model_dir, register_engine
 from rollouts.types import RolloutConfig
 from rollouts.vllm_engine import VLLMEngine, _on_gpu
 from rollouts.weight_sync import named_weights, reload_vllm_weights
-from sail_rl.errors import ConfigError, SailRLError
+from sail_rl.errors import SailRLError
 
 MAX_IMAGES_PER_PROMPT = 8  # vLLM reserves encoder memory for this many images a prompt
 
@@ -41,7 +41,7 @@ class NativeVLLMEngine(VLLMEngine):
         import sail_rl.model  # noqa: F401  (makes SailVLForConditionalGeneration resolvable by vLLM)
         from sail_rl.model.builder import load_processor
 
-        check_model_dir(model_dir)  # rollout.weight_sync other than reload is refused by RolloutConfig.validate
+        check_model_dir(model_dir)  # rollout.weight_sync nccl is refused by RolloutConfig.validate
         if cfg.tensor_parallel_size == 1:
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         self.cfg = cfg
@@ -108,9 +108,6 @@ class NativeVLLMEngine(VLLMEngine):
         )
         self.llm.reset_prefix_cache()  # cached KV blocks were computed with the old weights
         self.llm.llm_engine.reset_encoder_cache()  # so were cached image features
-
-    def init_weight_broadcast(self, host: str, port: int, rank: int, world_size: int) -> None:
-        raise ConfigError("rollout.engine 'vllm-native' takes weights through reload only", key="weight_sync")
 
     def close(self) -> None:
         llm, self.llm = self.llm, None
