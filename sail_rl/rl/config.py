@@ -104,6 +104,11 @@ class RunRecipe:
         if self.model.gradient_checkpointing:
             raise ConfigError("model.gradient_checkpointing is the SFT switch; in an RL recipe set trainer.gradient_checkpointing: true",
                               key="model.gradient_checkpointing")
+        if self.model.max_tiles is not None:
+            # the rollout engines tile with the checkpoint's own processor (vllm-native inside vLLM)
+            raise ConfigError("model.max_tiles is an SFT setting; RL rollouts tile images with the checkpoint's processor: "
+                              "set max_tiles in MODEL/preprocessor_config.json (or the SFT run that wrote it) and drop "
+                              "model.max_tiles here", key="model.max_tiles")
         if not self.data.train_files:
             raise ConfigError("data.train_files is empty; point it at MathVista-format jsonl (sail-rl data synth makes some)",
                               key="data.train_files")

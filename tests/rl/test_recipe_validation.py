@@ -80,3 +80,10 @@ def test_missing_model_path_exits_2_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2, err
     assert err.strip().count("\n") == 0 and "model.path" in err and "has no model (no config.json)" in err
+
+
+def test_model_max_tiles_is_refused_in_rl(tmp_path, capsys):
+    # the rollout engines tile with the checkpoint's processor: an RL model.max_tiles would be ignored
+    code = main(["run", RECIPE, "model.max_tiles=2", f"run.output_dir={tmp_path / 'run'}"])
+    err = capsys.readouterr().err
+    assert code == 2 and "model.max_tiles is an SFT setting" in err and err.strip().count("\n") == 0
