@@ -100,6 +100,19 @@ def free_bytes(path: str | Path) -> int:
     return shutil.disk_usage(probe).free
 
 
+def write_or_clean(tmp: Path, write, out_dir: Path, older: str) -> None:
+    """Run `write()` into the temporary `tmp`; on any failure remove `tmp` (a full disk must not
+    stay full). A full disk is one line; `older` says where older checkpoints are limited."""
+    try:
+        write()
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise DiskSpaceError(f"no space left on the device while saving to {out_dir}; free space "
+                                 f"({older}) and resume with --resume") from None
+        raise
+
+
 def check_free_space(path: str | Path, needed_bytes: int, what: str) -> None:
     """Refuse before writing `needed_bytes` (with 10% headroom) when the disk has less."""
     free = free_bytes(path)

@@ -16,7 +16,6 @@ without touching the live model, so training (and resume) stays bit-exact.
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import shutil
@@ -25,7 +24,7 @@ from typing import Any, Optional
 
 import torch
 
-from sail_rl.rundir import DiskSpaceError, check_free_space, make_readable, tree_bytes
+from sail_rl.rundir import check_free_space, make_readable, tree_bytes, write_or_clean
 
 _CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
 TRAINER_STATE = "trainer_state.pt"
@@ -74,15 +73,7 @@ def estimated_bytes(model, trainer_state_bytes: int = 0) -> int:
 
 
 def _write_or_clean(tmp: Path, write, out_dir: Path) -> None:
-    """Run `write()` into `tmp`; on any failure remove `tmp` (a full disk must not stay full)."""
-    try:
-        write()
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            raise DiskSpaceError(f"no space left on the device while saving to {out_dir}; free space "
-                                 "(older checkpoints: train.save_total_limit) and resume with --resume") from None
-        raise
+    write_or_clean(tmp, write, out_dir, "older checkpoints: train.save_total_limit")
 
 
 def save_checkpoint(out_dir: Path, step: int, model, processor, trainer_state: dict[str, Any], keep_last: int) -> Path:

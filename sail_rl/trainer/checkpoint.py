@@ -27,6 +27,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from sail_rl.rundir import check_free_space, tree_bytes, write_or_clean
+
 STATE_FILE = "state.json"
 TRAINER_FILE = "trainer.pt"
 SHARDS_DIR = "shards"
@@ -78,14 +80,21 @@ def save_checkpoint(
     tmp = root / f"step_{step}.tmp"
     if tmp.exists():
         shutil.rmtree(tmp)
+    previous = latest_checkpoint(run_dir)
+    if previous is not None:  # the next one is about as large as the last (the final export adds a model)
+        check_free_space(root, tree_bytes(previous), f"checkpoint step_{step}")
     tmp.mkdir()
-    torch.save({"trainer": trainer_state, "rng": rng_state()}, tmp / TRAINER_FILE)
-    if save_shards is not None:
-        save_shards(tmp / SHARDS_DIR)
-    if save_model is not None:
-        save_model(tmp / "model")
-    (tmp / STATE_FILE).write_text(json.dumps({"step": step, **state}, indent=1))
-    _fsync_tree(tmp)
+
+    def write() -> None:
+        torch.save({"trainer": trainer_state, "rng": rng_state()}, tmp / TRAINER_FILE)
+        if save_shards is not None:
+            save_shards(tmp / SHARDS_DIR)
+        if save_model is not None:
+            save_model(tmp / "model")
+        (tmp / STATE_FILE).write_text(json.dumps({"step": step, **state}, indent=1))
+        _fsync_tree(tmp)
+
+    write_or_clean(tmp, write, root, "older checkpoints: run.keep_last_checkpoints")
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)

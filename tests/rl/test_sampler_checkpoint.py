@@ -43,3 +43,29 @@ def test_checkpoint_restores_rng(tmp_path):
     torch.manual_seed(123)
     load_checkpoint(latest_checkpoint(tmp_path))
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_checkpoint_refuses_a_full_disk_and_cleans_its_tmp(tmp_path, monkeypatch):
+    import errno
+
+    import pytest
+
+    from sail_rl import rundir
+    from sail_rl.rundir import DiskSpaceError
+
+    save_checkpoint(tmp_path, 1, {"w": torch.zeros(1000)}, {})
+
+    def full(model_dir):
+        (model_dir).mkdir(parents=True)
+        (model_dir / "model.safetensors").write_bytes(b"x" * 100)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(DiskSpaceError, match="no space left.*run.keep_last_checkpoints"):
+        save_checkpoint(tmp_path, 2, {}, {}, save_model=full)
+    assert not (tmp_path / "checkpoints" / "step_2.tmp").exists()  # the half-written save does not hold the space
+    assert latest_checkpoint(tmp_path).name == "step_1"
+    # before writing: the next save needs about as much as the last one
+    monkeypatch.setattr(rundir, "free_bytes", lambda path: 10)
+    with pytest.raises(DiskSpaceError, match="checkpoint step_3"):
+        save_checkpoint(tmp_path, 3, {}, {})
+    assert not (tmp_path / "checkpoints" / "step_3.tmp").exists()
