@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import random
 import re
 import string
@@ -34,6 +35,8 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 from sail_rl.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
 
 ANSWER_TYPES = ("integer", "float", "text", "list")
 QUESTION_TYPES = ("multi_choice", "free_form")
@@ -181,6 +184,9 @@ def _parse_record(rec: dict, where: str, base_dir: Path, check_images: bool) -> 
     answer = str(rec["answer"])
     if not answer.strip():
         raise DataError(f"{where}: empty 'answer'; give the gold answer or drop the record")
+    if answer_type == "text" and answer.strip().startswith("[") and answer.strip().endswith("]"):
+        # graded as one exact string, a list answer fails every reply that writes it another way ("1, 2")
+        log.warning("%s: answer %s looks like a list but answer_type is text; set answer_type: list", where, answer)
     if question_type == "multi_choice":
         if not choices:
             raise DataError(f"{where}: multi_choice question without 'choices'; add the options or use free_form")

@@ -157,3 +157,13 @@ def test_write_samples_round_trips(tmp_path):
     again = load_samples(out)
     assert [(s.pid, s.answer, s.image, s.choices) for s in again] == [(s.pid, s.answer, s.image, s.choices) for s in samples]
     assert json.loads(out.read_text().splitlines()[0])["image"] == "images/1.png"
+
+
+def test_a_list_answer_typed_as_text_is_warned_about(tmp_path, caplog):
+    Image.new("RGB", (8, 8)).save(tmp_path / "x.png")
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"pid": "7", "question": "q", "image": "x.png", "answer": "[1, 2]",
+                                "question_type": "free_form", "answer_type": "text"}) + "\n")
+    with caplog.at_level("WARNING"):
+        load_samples(path)
+    assert "looks like a list but answer_type is text" in caplog.text and "d.jsonl:1" in caplog.text
