@@ -122,7 +122,7 @@ model: {{path: {tiny_dir}}}
 data: {{train_files: [{data}/data.jsonl], eval_files: [{data}/eval.jsonl], prompt_mode: direct}}
 rollout: {{engine: vllm, rollouts_per_prompt: 4, max_response_tokens: 16, max_model_len: 512, max_prompt_tokens: 400, kv_cache_gib: 0.5}}
 trainer: {{learning_rate: 1.0e-3, mini_batch_size: 16, micro_batch_size: 8}}
-rewards: [{{path: my_rewards.py:short, weight: 1.0, kwargs: {{target: 40}}}}]
+rewards: [{{path: {tmp_path}/my_rewards.py:short, style: sailrl, weight: 1.0, kwargs: {{target: 40}}}}]
 resources: {{colocate: false, trainer_cpus: 1, rollout_cpus: 1,
             trainer_resources: {{trainer_node: 1}}, rollout_resources: {{rollout_node: 1}}}}
 run: {{output_dir: {tmp_path}/run, total_steps: 2, prompts_per_step: 4, dynamic_sampling: false, eval_max_samples: 2,
