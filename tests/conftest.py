@@ -19,6 +19,16 @@ def tiny_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_seed1_dir(tmp_path_factory):
+    """A second tiny checkpoint (another seed): weights that make a sync visible."""
+    from sail_rl.model.builder import init_model
+
+    out = tmp_path_factory.mktemp("tiny_seed1")
+    init_model("tiny", out, seed=1)
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_moe_dir(tmp_path_factory):
     from sail_rl.model.builder import init_model
 

@@ -17,15 +17,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def seed1_dir(tmp_path_factory):
-    from sail_rl.model.builder import init_model
-
-    out = tmp_path_factory.mktemp("tiny_seed1_dir")
-    init_model("tiny", out, seed=1)
-    return out
-
-
-@pytest.fixture(scope="module")
 def ray_cluster():
     import ray
 
@@ -46,7 +37,7 @@ def _no_tensors(value) -> bool:
     return True
 
 
-def test_collective_sync_matches_trainer_and_bypasses_the_driver(ray_cluster, tiny_dir, seed1_dir, monkeypatch):
+def test_collective_sync_matches_trainer_and_bypasses_the_driver(ray_cluster, tiny_dir, tiny_seed1_dir, monkeypatch):
     import ray
 
     from rollouts.ray_workers import RolloutManager
@@ -57,11 +48,11 @@ def test_collective_sync_matches_trainer_and_bypasses_the_driver(ray_cluster, ti
     from sail_rl.rl.weight_transfer import CollectiveTransfer, ray_transfer
 
     recipe = from_dict(RunRecipe, {
-        "model": {"path": str(seed1_dir)}, "data": {"train_files": ["unused.jsonl"]},
+        "model": {"path": str(tiny_seed1_dir)}, "data": {"train_files": ["unused.jsonl"]},
         "rollout": {"engine": "vllm", "max_model_len": 512, "max_prompt_tokens": 400, "kv_cache_gib": 0.5,
                     "weight_sync_bucket_mb": 1},  # 1 MiB buckets: the tiny model travels in several
     })
-    trainer = RayTrainerGroup(recipe, str(seed1_dir), [{"num_cpus": 0}])  # trainer: the seed-1 weights
+    trainer = RayTrainerGroup(recipe, str(tiny_seed1_dir), [{"num_cpus": 0}])  # trainer: the seed-1 weights
     manager = RolloutManager(recipe.rollout, str(tiny_dir))  # rollouts start from the seed-0 model
     try:
         transfer = ray_transfer(recipe, trainer, manager)
@@ -86,12 +77,12 @@ def test_collective_sync_matches_trainer_and_bypasses_the_driver(ray_cluster, ti
         sync_s = time.perf_counter() - start
         monkeypatch.undo()
         assert got and all(_no_tensors(v) for v in got) and manager._weights_ref is None
-        model = load_model(seed1_dir)
+        model = load_model(tiny_seed1_dir)
         n_params = sum(t.numel() for t in model.state_dict().values())
         assert transfer.bytes_sent >= 4 * n_params * 0.9  # the whole model went over the group (fp32)
         print(f"collective weight sync: {transfer.bytes_sent / 2**20:.1f} MiB in {sync_s:.2f} s")
 
-        processor = load_processor(seed1_dir)
+        processor = load_processor(tiny_seed1_dir)
         sampling = SamplingConfig(rollouts_per_prompt=2, temperature=0.9, max_response_tokens=8, seed=0)
         rollouts = manager.generate([text_request("t"), image_request("i")], sampling)
         lp, engine_lp, mask = trainer_logprobs(model, rollouts, processor.tokenizer, 0.9, banned_token_ids(processor.tokenizer))

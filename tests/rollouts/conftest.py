@@ -1,4 +1,4 @@
-"""A second tiny checkpoint (another seed): weights that make a sync visible."""
+"""The second tiny checkpoint (tests/conftest.py's tiny_seed1_dir), loaded."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def tiny_seed1(tmp_path_factory):
-    from sail_rl.model.builder import init_model, load_model
+def tiny_seed1(tiny_seed1_dir):
+    from sail_rl.model.builder import load_model
 
-    out = tmp_path_factory.mktemp("tiny_seed1")
-    init_model("tiny", out, seed=1)
-    return load_model(out)
+    return load_model(tiny_seed1_dir)
