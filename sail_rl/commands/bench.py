@@ -1,162 +1,40 @@
-"""`sail-rl bench rollout|step|update`: throughput against a baseline measured in the same run.
+"""`sail-rl bench rollout|step|update|gpu`: throughput against a baseline measured in the same run.
 
-    sail-rl bench rollout --model DIR [--prompts 8 --n 8 --max-tokens 64]
-        tokens/s through sail-rl's rollout path (RolloutManager -> Ray actor -> VLLMEngine:
-        chat template, guards, banned tokens, log-probs) vs raw `vllm.LLM.generate` on the same
-        prompt ids, both warmed up first; rounds alternate so machine noise hits both alike.
-    sail-rl bench step ...
-        one RL step vs TRL's GRPOTrainer (sail_rl.trainer.bench_step).
-    sail-rl bench update [--prompts 16 --n 8 --max-tokens 96]
-        the trainer's old log-probs + update, padding-free vs padded (sail_rl.trainer.bench_update).
+Every benchmark lives in `sail_rl/bench/` (one module each, with its own arguments); this
+command only dispatches:
+
+    sail-rl bench rollout --model DIR   rollout tokens/s vs raw vllm.LLM.generate   (bench/rollout.py)
+    sail-rl bench step                  one RL step vs TRL's GRPOTrainer            (bench/step.py)
+    sail-rl bench update                trainer tokens/s: ways to batch rows         (bench/update.py)
+    sail-rl bench gpu                   2b-preset tokens/s, MFU, memory on one GPU   (bench/gpu.py)
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
-import os
-import statistics
-import time
 
-from sail_rl.commands import ranged
 from sail_rl.errors import SailRLError
 
-QUESTIONS = [
-    "What is 2+2?", "How many bars are taller than 5?", "Solve x + 3 = 7.", "What is the area of a 3 by 4 rectangle?",
-    "Which color is the tallest bar?", "What is 15% of 80?", "Is 91 prime?", "What is the sum of the angles of a triangle?",
-]
+BENCHMARKS = {
+    "rollout": "rollout tokens/s: sail-rl (Ray + vLLM) vs raw vllm.LLM.generate",
+    "step": "RL step time vs TRL GRPOTrainer (peer figure)",
+    "update": "trainer tokens/s: length-grouped and padding-free vs padded",
+    "gpu": "one GPU: 2b preset tokens/s, MFU and peak memory as JSON",
+}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="bench_command", metavar="BENCH")
-    ro = sub.add_parser("rollout", help="rollout tokens/s: sail-rl (Ray + vLLM) vs raw vllm.LLM.generate")
-    ro.add_argument("--model", required=True, help="SAIL-VL checkpoint directory")
-    ro.add_argument("--prompts", type=ranged(int, 1), default=8)
-    ro.add_argument("--n", type=ranged(int, 1), default=8, help="rollouts per prompt")
-    ro.add_argument("--max-tokens", type=ranged(int, 1), default=64, help="max response tokens")
-    ro.add_argument("--repeats", type=ranged(int, 1), default=3, help="measured rounds per path (after one warm-up each)")
-    ro.add_argument("--temperature", type=ranged(float, 0.0, 100.0), default=1.0)
-    ro.add_argument("--kv-cache-gib", type=ranged(float, 0.01), default=1.0)
-    ro.add_argument("--max-model-len", type=ranged(int, 2), default=1024)
-    ro.add_argument("--no-logprobs", action="store_true", help="sail-rl path without engine log-probs (rollout.return_logprobs: false)")
-    ro.set_defaults(_bench=run_rollout)
-    st = sub.add_parser("step", help="RL step time vs TRL GRPOTrainer (peer figure)")
-    _step_arguments(st)
-    st.set_defaults(_bench=run_step)
-    up = sub.add_parser("update", help="trainer tokens/s: padding-free packed forward vs padded")
-    from sail_rl.trainer import bench_update
-
-    bench_update.add_arguments(up)
-    up.set_defaults(_bench=lambda args: bench_update.run(args))
-
-
-def _step_arguments(parser: argparse.ArgumentParser) -> None:
-    """The step benchmark's own arguments (its module's top level is cheap)."""
-    importlib.import_module("sail_rl.trainer.bench_step").add_arguments(parser)
+    for name, help_text in BENCHMARKS.items():
+        module = importlib.import_module(f"sail_rl.bench.{name}")  # top levels are cheap: heavy imports sit in run()
+        bench = sub.add_parser(name, help=help_text)
+        module.add_arguments(bench)
+        bench.set_defaults(_bench=module.run)
 
 
 def run(args: argparse.Namespace) -> int:
     bench = getattr(args, "_bench", None)
     if bench is None:
-        raise SailRLError("name a benchmark: `sail-rl bench rollout --model DIR` or `sail-rl bench step`")
+        raise SailRLError("name a benchmark: " + ", ".join(f"`sail-rl bench {b}`" for b in BENCHMARKS))
     return bench(args)
-
-
-def run_step(args: argparse.Namespace) -> int:
-    return importlib.import_module("sail_rl.trainer.bench_step").run(args)
-
-
-# ---------------------------------------------------------------- bench rollout
-
-
-def _tokens_per_s(fn, repeats: int) -> tuple[float, int]:
-    """Median tokens/s over `repeats` calls of fn() -> tokens generated."""
-    rates, tokens = [], 0
-    for _ in range(repeats):
-        start = time.perf_counter()
-        tokens = fn()
-        rates.append(tokens / (time.perf_counter() - start))
-    return statistics.median(rates), tokens
-
-
-def run_rollout(args: argparse.Namespace) -> int:
-    from sail_rl.errors import ConfigError
-    from sail_rl.rundir import check_model_folder
-
-    check_model_folder(args.model, "--model")  # before Ray and vLLM start
-    if args.max_tokens >= args.max_model_len:
-        raise ConfigError(f"--max-tokens {args.max_tokens} leaves no room for the prompt in --max-model-len {args.max_model_len}")
-    from rollouts.engine import IN_PROCESS_ENV
-
-    os.environ.update(IN_PROCESS_ENV)
-    import ray
-
-    from rollouts.engine import prepare_prompts
-    from rollouts.ray_workers import RolloutManager
-    from rollouts.types import GenerationRequest, RolloutConfig, SamplingConfig
-    from sail_rl.model.builder import load_processor
-
-    cfg = RolloutConfig(engine="vllm", num_workers=1, max_model_len=args.max_model_len,
-                        max_prompt_tokens=args.max_model_len - args.max_tokens, kv_cache_gib=args.kv_cache_gib,
-                        return_logprobs=not args.no_logprobs)
-    sampling = SamplingConfig(rollouts_per_prompt=args.n, temperature=args.temperature, max_response_tokens=args.max_tokens, seed=0)
-    requests = [GenerationRequest([{"role": "user", "content": QUESTIONS[i % len(QUESTIONS)]}], [], f"p{i}") for i in range(args.prompts)]
-    prompt_ids = [p.prompt_token_ids for p in prepare_prompts(load_processor(args.model), requests, cfg)[0]]
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        manager = RolloutManager(cfg, args.model)
-        raw_llm = _raw_engine(args, cfg)
-        prompts = [{"prompt_token_ids": ids} for ids in prompt_ids]
-        paths = {
-            "sail-rl rollout (Ray actor + vLLM engine)": lambda: sum(r.num_response_tokens for r in manager.generate(requests, sampling)),
-            "raw vllm.LLM.generate": lambda: _raw_tokens(raw_llm, prompts, args, logprobs=None),
-            "raw vllm.LLM.generate, logprobs=0": lambda: _raw_tokens(raw_llm, prompts, args, logprobs=0),
-        }
-        for _ in range(2):  # warm-up: the first calls of an engine are never measured
-            for fn in paths.values():
-                fn()
-        rates = {name: [] for name in paths}
-        for _ in range(args.repeats):  # alternate, so background load hits all paths alike
-            for name, fn in paths.items():
-                rates[name].append(_tokens_per_s(fn, 1)[0])
-        manager.close()
-    finally:
-        ray.shutdown()
-    median = {name: statistics.median(r) for name, r in rates.items()}
-    ours_tps, raw_tps, raw_lp_tps = median.values()
-    print(f"workload: {args.prompts} prompts x {args.n} samples x {args.max_tokens} tokens, median of {args.repeats} rounds")
-    for name, tps in median.items():
-        print(f"{name:<42} {tps:10,.0f} tokens/s")
-    print(f"ratio sail-rl / raw vLLM: {ours_tps / raw_tps:.2f}  (engine log-probs {'off' if args.no_logprobs else 'on'})")
-    print(f"ratio sail-rl / raw vLLM with logprobs=0 (same work): {ours_tps / raw_lp_tps:.2f}")
-    return 0
-
-
-def _raw_engine(args: argparse.Namespace, cfg):
-    """A plain `vllm.LLM` on the same text model, same memory and length settings."""
-    import atexit
-    import shutil
-    import tempfile
-
-    from vllm import LLM
-
-    from sail_rl.model.builder import load_model, load_processor
-
-    text_dir = tempfile.mkdtemp(prefix="sail-rl-bench-raw-")
-    atexit.register(shutil.rmtree, text_dir, True)
-    load_model(args.model, dtype=cfg.dtype).save_text_model(text_dir, load_processor(args.model).tokenizer)
-    import torch
-
-    memory = (dict(gpu_memory_utilization=cfg.gpu_memory_utilization) if torch.cuda.is_available()
-              else dict(kv_cache_memory_bytes=int(cfg.kv_cache_gib * (1 << 30))))
-    llm = LLM(model=text_dir, dtype=cfg.dtype, seed=0, max_model_len=cfg.max_model_len, enforce_eager=cfg.enforce_eager, **memory)
-    return llm
-
-
-def _raw_tokens(llm, prompts: list[dict], args: argparse.Namespace, logprobs: int | None) -> int:
-    from vllm import SamplingParams
-
-    params = SamplingParams(n=args.n, temperature=args.temperature, max_tokens=args.max_tokens, seed=0, logprobs=logprobs)
-    return sum(len(c.token_ids) for o in llm.generate(prompts, params, use_tqdm=False) for c in o.outputs)

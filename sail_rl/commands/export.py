@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from sail_rl.errors import ConfigError
     from sail_rl.rl.config import RunRecipe
     from sail_rl.trainer.checkpoint import SHARDS_DIR, checkpoint_dir, latest_checkpoint
-    from sail_rl.trainer.worker import PolicyTrainer
+    from sail_rl.trainer.policy_trainer import PolicyTrainer
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "recipe.yaml").is_file():

@@ -50,7 +50,7 @@ def train(recipe, resume: bool = False, overwrite: bool = False,
     from sail_rl.errors import ConfigError
     from sail_rl.model.builder import load_processor
     from sail_rl.rl.loop import RLLoop, seed_everything
-    from sail_rl.rl.setup import local_components, ray_components
+    from sail_rl.rl.components import local_components, ray_components
     from sail_rl.rundir import check_model_folder
     from sail_rl.trainer.checkpoint import latest_checkpoint
 

@@ -1,6 +1,6 @@
 """What the RL loop calls: its four handles, as Protocols.
 
-`PolicyTrainer` (sail_rl/trainer/worker.py) and `RayTrainerGroup` are trainers; the engines
+`PolicyTrainer` (sail_rl/trainer/policy_trainer.py) and `RayTrainerGroup` are trainers; the engines
 (rollouts/) and `RolloutManager` are rollouts; `ScoringPool` and `RayRewardPool` are scorers;
 sail_rl/rl/weight_transfer.py has the transfers. The loop is written against these alone, so
 it runs the same in one process, on Ray, and with the fakes of tests/rl/test_loop.py.

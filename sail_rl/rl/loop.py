@@ -38,7 +38,7 @@ from sail_rl.rl.metrics import MetricsLogger, group_rollout_metrics
 from sail_rl.rl.sampler import PromptSampler
 from sail_rl.trainer.batch import TrainBatch, collate
 from sail_rl.trainer.checkpoint import SHARDS_DIR, latest_checkpoint, load_checkpoint, save_checkpoint
-from sail_rl.trainer.worker import on_policy_update
+from sail_rl.trainer.policy_trainer import on_policy_update
 
 
 @dataclass

@@ -50,7 +50,7 @@ class TrainerHost:
 
     def __init__(self, model_dir: str, recipe: RunRecipe, rank: int, world_size: int, master: tuple[str, int]):
         from sail_rl.trainer.parallel import join_process_group
-        from sail_rl.trainer.worker import PolicyTrainer
+        from sail_rl.trainer.policy_trainer import PolicyTrainer
 
         torch.set_num_threads(recipe.trainer.torch_threads or os.cpu_count() or 1)
         join_process_group(rank, world_size, init_method=f"tcp://{master[0]}:{master[1]}")

@@ -7,7 +7,7 @@ import torch
 from sail_rl.algorithms import AlgorithmConfig, compute_advantages
 from sail_rl.trainer.checkpoint import SHARDS_DIR, save_checkpoint
 from sail_rl.trainer.config import TrainerConfig
-from sail_rl.trainer.worker import PolicyTrainer
+from sail_rl.trainer.policy_trainer import PolicyTrainer
 from tests.trainer.helpers import fake_batch
 
 

@@ -1,23 +1,19 @@
-"""benchmarks/gpu_check.py imports without a GPU; its arguments and FLOP count are right."""
+"""`sail-rl bench gpu` imports without a GPU; its arguments and FLOP count are right."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
+from sail_rl.bench import gpu as gpu_check
+from sail_rl.cli import main
 
-def _module():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_check.py"
-    spec = importlib.util.spec_from_file_location("gpu_check", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+
+def test_without_a_gpu_it_is_one_line(capsys):
+    assert main(["bench", "gpu", "--steps", "1"]) == 1
+    assert "needs a CUDA GPU" in capsys.readouterr().err
 
 
 def test_arguments_and_model_flops(tiny):
-    gpu_check = _module()
     args = gpu_check.parse_args(["--batch", "4", "--skip", "sft"])
     assert (args.batch, args.seq, args.steps, args.skip) == (4, 2048, 5, ["sft"])
     with pytest.raises(SystemExit):

@@ -12,7 +12,7 @@ Prints one JSON object: tokens/s, MFU (model FLOPs: 6 x LLM parameters without t
 embedding, per token, against --peak-tflops) and peak memory for each, and update / bare.
 The last H200 figure of a bare bf16-weight step (8 x 2048): 24.8k tokens/s, ~29% MFU.
 
-    python benchmarks/gpu_check.py [--steps 5] [--seq 2048] [--batch 8] [--peak-tflops 989]
+    sail-rl bench gpu [--steps 5] [--seq 2048] [--batch 8] [--peak-tflops 989]
 """
 
 from __future__ import annotations
@@ -27,15 +27,21 @@ from pathlib import Path
 
 import torch
 
+from sail_rl.errors import SailRLError
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="GPU check: 2b preset tokens/s, MFU and peak memory as JSON")
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=5, help="measured steps per path (after 2 warm-up steps)")
     parser.add_argument("--seq", type=int, default=2048, help="tokens per sequence (bare and update)")
     parser.add_argument("--batch", type=int, default=8, help="sequences per step (bare and update)")
     parser.add_argument("--sft-batch", type=int, default=32, help="synthetic image samples per SFT step")
     parser.add_argument("--peak-tflops", type=float, default=989.0, help="the GPU's dense bf16 peak (H100/H200 SXM: 989)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["bare", "update", "sft"], help="paths not to run")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="GPU check: 2b preset tokens/s, MFU and peak memory as JSON")
+    add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -109,7 +115,7 @@ def bench_update(model_dir: str, args) -> tuple[float, float]:
     from sail_rl.algorithms import AlgorithmConfig, compute_advantages
     from sail_rl.trainer.batch import collate
     from sail_rl.trainer.config import TrainerConfig
-    from sail_rl.trainer.worker import PolicyTrainer
+    from sail_rl.trainer.policy_trainer import PolicyTrainer
 
     cfg = TrainerConfig(learning_rate=1e-6, mini_batch_size=args.batch, micro_batch_size=args.batch,
                         gradient_checkpointing=True, freeze_vision=True)
@@ -145,10 +151,14 @@ def bench_sft(model_dir: str, work: Path, args) -> tuple[float, float]:
     return statistics.median(tokens[2:]) / seconds, peak
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args = parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    measure(args)
+    return 0
+
+
+def measure(args: argparse.Namespace) -> dict:
     if not torch.cuda.is_available():
-        raise SystemExit("benchmarks/gpu_check.py needs a CUDA GPU")
+        raise SailRLError("sail-rl bench gpu needs a CUDA GPU (torch.cuda.is_available() is False)")
     report: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
                     "precision": "fp32 weights + AdamW state, bf16 autocast", "batch_x_seq": [args.batch, args.seq]}
     with tempfile.TemporaryDirectory() as tmp:
@@ -171,4 +181,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    measure(parse_args())

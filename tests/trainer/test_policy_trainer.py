@@ -10,7 +10,7 @@ import torch.multiprocessing as mp
 
 from sail_rl.algorithms import AlgorithmConfig, compute_advantages
 from sail_rl.trainer.config import LoraConfig, TrainerConfig
-from sail_rl.trainer.worker import PolicyTrainer, on_policy_update
+from sail_rl.trainer.policy_trainer import PolicyTrainer, on_policy_update
 from tests.trainer.helpers import fake_batch
 
 

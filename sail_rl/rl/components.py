@@ -25,7 +25,7 @@ class Components:
 def local_components(recipe: RunRecipe) -> Components:
     from rewards import ScoringPool
     from rollouts.engine import make_engine
-    from sail_rl.trainer.worker import PolicyTrainer
+    from sail_rl.trainer.policy_trainer import PolicyTrainer
 
     trainer = PolicyTrainer(recipe.model.path, recipe.trainer, recipe.algorithm, total_steps=recipe.run.total_steps,
                             dtype=recipe.model.dtype, attn_implementation=recipe.model.attn_implementation)

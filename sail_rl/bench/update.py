@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from sail_rl.algorithms import AlgorithmConfig, compute_advantages
     from sail_rl.model.builder import init_model
     from sail_rl.trainer.config import TrainerConfig
-    from sail_rl.trainer.worker import PolicyTrainer
+    from sail_rl.trainer.policy_trainer import PolicyTrainer
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -29,7 +29,7 @@ def bench_sail_rl(model_dir: str, prompts: int, gens: int, tokens: int, steps: i
     from sail_rl.model.builder import load_processor
     from sail_rl.trainer.batch import collate
     from sail_rl.trainer.config import TrainerConfig
-    from sail_rl.trainer.worker import PolicyTrainer
+    from sail_rl.trainer.policy_trainer import PolicyTrainer
 
     processor = load_processor(model_dir)
     rollout_cfg = RolloutConfig(engine="vllm", rollouts_per_prompt=gens, max_response_tokens=tokens, temperature=1.0,
