@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, Optional
 
+from sail_rl.config import absolute_path
 from sail_rl.errors import ConfigError, RewardError
 
 from rewards.contract import STYLE_MARKER, STYLES, check_signature
@@ -91,7 +92,7 @@ def absolute_reward_path(ref: str) -> str:
     if ":" not in ref:
         raise RewardError(f"reward path '{ref}' has no function; write it as path/to/file.py:function_name")
     file_part, fn_name = ref.rsplit(":", 1)
-    return f"{Path(file_part).expanduser().absolute()}:{fn_name}"
+    return f"{absolute_path(file_part)}:{fn_name}"
 
 
 def load_reward_path(ref: str) -> tuple[Callable, str | None]:

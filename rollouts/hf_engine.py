@@ -7,7 +7,6 @@ top-k/top-p), from `output_scores`, which transformers returns after all process
 
 from __future__ import annotations
 
-import time
 
 import torch
 
@@ -29,7 +28,6 @@ class HFEngine:
         self.banned = banned_token_ids(self.tokenizer)
         self.eos_id = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
         self.pad_id = self.tokenizer.pad_token_id
-        self.skipped_request_ids: list[str] = []
         self.asleep = False
         self.generate_calls = 0
 
@@ -39,11 +37,9 @@ class HFEngine:
 
     @torch.no_grad()
     def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[Rollout]:
-        prepared, skipped = prepare_prompts(self.processor, requests, self.cfg)
-        self.skipped_request_ids += skipped
+        prepared, _ = prepare_prompts(self.processor, requests, self.cfg)
         if not prepared:
             return []
-        start = time.perf_counter()
         # Repeat the prompts rather than num_return_sequences: greedy search refuses the latter, and
         # generate's expansion repeats each row of pixel_values [tiles, ...], which splits an image's tiles.
         rows = [p for p in prepared for _ in range(sampling.n)]
@@ -62,8 +58,7 @@ class HFEngine:
             image_tiles_per_sample=torch.tensor([p.num_image_tiles for p in rows]),
             **self._generate_kwargs(sampling),
         )
-        elapsed = time.perf_counter() - start
-        return self._to_rollouts(prepared, out, sampling, {"generate_s": elapsed})
+        return self._to_rollouts(prepared, out, sampling)
 
     def _generate_kwargs(self, sampling: SamplingConfig) -> dict:
         greedy = sampling.temperature == 0
@@ -78,7 +73,7 @@ class HFEngine:
             kwargs.update(stop_strings=list(sampling.stop), tokenizer=self.tokenizer)
         return kwargs
 
-    def _to_rollouts(self, prepared, out, sampling: SamplingConfig, timings: dict) -> list[Rollout]:
+    def _to_rollouts(self, prepared, out, sampling: SamplingConfig) -> list[Rollout]:
         sequences = out.sequences  # [prompts * n, prompt + new tokens]: the new ones are the last `steps`
         steps = len(out.scores)
         sequences = sequences[:, -steps:] if steps else sequences[:, :0]
@@ -97,8 +92,7 @@ class HFEngine:
                 request_id=p.request.request_id, sample_index=row % sampling.n,
                 prompt_token_ids=p.prompt_token_ids, response_token_ids=tokens,
                 response_logprobs=logprobs[row, : len(tokens)].tolist(), text=text, finish_reason=reason,
-                num_image_tiles=p.num_image_tiles, pixel_values=p.pixel_values, timings=dict(timings),
-                metadata=dict(p.request.metadata),
+                num_image_tiles=p.num_image_tiles, pixel_values=p.pixel_values, metadata=dict(p.request.metadata),
             ))
         return rollouts
 

@@ -33,7 +33,7 @@ REPO_ROOT = str(Path(__file__).resolve().parents[1])
 
 
 class RolloutWorker:
-    """One rollout engine. `generate` returns (rollouts, request ids skipped as over-long)."""
+    """One rollout engine (a prompt over rollout.max_prompt_tokens gets no rollouts, logged by the engine)."""
 
     def __init__(self, cfg: RolloutConfig, model_dir: str, worker_index: int = 0):
         self.cfg = cfg
@@ -45,11 +45,8 @@ class RolloutWorker:
     def ready(self) -> int:
         return self.worker_index
 
-    def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> tuple[list[Rollout], list[str]]:
-        before = len(getattr(self.engine, "skipped_request_ids", []))
-        rollouts = self.engine.generate(requests, sampling)
-        skipped = list(getattr(self.engine, "skipped_request_ids", [])[before:])
-        return rollouts, skipped
+    def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[Rollout]:
+        return self.engine.generate(requests, sampling)
 
     def update_weights(self, weights, version: int | None = None) -> int:
         self.engine.update_weights(weights)
@@ -108,7 +105,6 @@ class RolloutManager:
         self.actor_options = actor_options  # per worker: num_cpus / num_gpus / scheduling_strategy (placement)
         self.max_retries = max_retries
         self.restarts = 0
-        self.skipped_request_ids: list[str] = []
         self._weights_ref = None
         self._weights_version = 0
         self.on_restart = None  # set by a weight transfer that must re-sync a restarted worker itself
@@ -188,7 +184,7 @@ class RolloutManager:
             done, _ = ray.wait(list(pending), num_returns=1)
             j, worker = pending.pop(done[0])
             try:
-                rollouts, skipped = ray.get(done[0])
+                rollouts = ray.get(done[0])
             except RayActorError as exc:
                 attempts[j] += 1
                 if attempts[j] > self.max_retries:
@@ -197,7 +193,6 @@ class RolloutManager:
                     self._restart(j % n)
                 pending[self.workers[j % n].generate.remote(shards[j], sampling)] = (j, self.workers[j % n])
                 continue
-            self.skipped_request_ids += skipped
             yield j, rollouts
 
     def join_weight_group(self, host: str, port: int, backend: str) -> list:

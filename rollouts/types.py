@@ -14,7 +14,8 @@ ids, the engine's log-probs of them and the processor's `pixel_values` for the p
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import torch
@@ -36,7 +37,7 @@ class GenerationRequest:
 
 @dataclass
 class SamplingConfig:
-    """How to sample: the per-call part of the recipe section `rollout:`."""
+    """How to sample: the per-call part of the recipe section `rollout:` (RolloutConfig extends it)."""
 
     rollouts_per_prompt: int = 8
     temperature: float = 1.0  # 0: greedy
@@ -44,7 +45,7 @@ class SamplingConfig:
     top_k: int = -1  # -1 or 0: off
     max_response_tokens: int = 512
     stop: list[str] = field(default_factory=list)  # stop strings (not included in the text)
-    seed: int | None = None
+    seed: int | None = None  # None: unseeded
 
     @property
     def n(self) -> int:
@@ -58,19 +59,13 @@ class SamplingConfig:
 
 
 @dataclass
-class RolloutConfig:
-    """Recipe section `rollout:`: the engine, where it runs, and the sampling settings (flat keys)."""
+class RolloutConfig(SamplingConfig):
+    """Recipe section `rollout:`: the sampling settings (SamplingConfig's fields, flat keys), the
+    engine and where it runs."""
 
+    seed: int | None = 0  # a recipe without rollout.seed takes run.seed; null: unseeded
     engine: Literal["vllm", "vllm-native", "hf"] = "vllm"
     num_workers: int = 1  # rollout workers (Ray actors), prompts sharded across them
-    # sampling (see SamplingConfig)
-    rollouts_per_prompt: int = 8
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = -1
-    max_response_tokens: int = 512
-    stop: list[str] = field(default_factory=list)
-    seed: int | None = 0
     # lengths
     max_model_len: int = 4096  # prompt (images expanded) + response, tokens
     max_prompt_tokens: int = 2048  # after image-slot expansion
@@ -92,13 +87,11 @@ class RolloutConfig:
     work_dir: str | None = None  # where the text model for vLLM is written; None: a temp dir
 
     def sampling(self) -> SamplingConfig:
-        return SamplingConfig(
-            rollouts_per_prompt=self.rollouts_per_prompt, temperature=self.temperature, top_p=self.top_p,
-            top_k=self.top_k, max_response_tokens=self.max_response_tokens, stop=list(self.stop), seed=self.seed,
-        )
+        """The sampling part alone (a copy), for `engine.generate`."""
+        return SamplingConfig(**{f.name: copy.copy(getattr(self, f.name)) for f in fields(SamplingConfig)})
 
     def validate(self) -> None:
-        self.sampling().validate()  # its fields are this section's, under the same names
+        super().validate()
         check_bounds(self, "rollout", {
             "num_workers": ">= 1", "max_model_len": ">= 2", "max_prompt_tokens": ">= 1", "kv_cache_gib": "> 0",
             "gpu_memory_utilization": "(0, 1]", "tensor_parallel_size": ">= 1", "max_num_seqs": ">= 1",
@@ -135,7 +128,6 @@ class Rollout:
     finish_reason: str  # "stop" (eos or stop string), "length", "abort"
     num_image_tiles: int = 0
     pixel_values: torch.Tensor | None = None
-    timings: dict[str, float] = field(default_factory=dict)  # seconds, per batch
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -17,7 +17,6 @@ import gc
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -64,7 +63,6 @@ class VLLMEngine:
         flag = "VLLM_ENABLE_V1_MULTIPROCESSING"
         self.in_process = os.environ.get(flag) == IN_PROCESS_ENV[flag] and cfg.tensor_parallel_size == 1
         self.llm = self._start_llm(str(text_dir))
-        self.skipped_request_ids: list[str] = []
         self.asleep = False
         self.generate_calls = 0
 
@@ -118,13 +116,11 @@ class VLLMEngine:
         return prompts
 
     def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[Rollout]:
-        prepared, prompts, params, timings = self._prepare(requests, sampling)
+        prepared, prompts, params = self._prepare(requests, sampling)
         if not prepared:
             return []
-        start = time.perf_counter()
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
-        timings["generate_s"] = time.perf_counter() - start
-        return [r for p, out in zip(prepared, outputs) for r in self._rollouts(p, out, timings)]
+        return [r for p, out in zip(prepared, outputs) for r in self._rollouts(p, out)]
 
     def generate_iter(self, requests: list[GenerationRequest], sampling: SamplingConfig):
         """Yield each request's rollouts (all n samples) as soon as it finishes, so the caller
@@ -133,10 +129,9 @@ class VLLMEngine:
         if not hasattr(self.llm, "_add_completion_requests"):  # another vLLM: whole batch at once
             yield self.generate(requests, sampling)
             return
-        prepared, prompts, params, timings = self._prepare(requests, sampling)
+        prepared, prompts, params = self._prepare(requests, sampling)
         if not prepared:
             return
-        start = time.perf_counter()
         request_ids = self.llm._add_completion_requests(prompts=prompts, params=params, use_tqdm=False)
         # vLLM returns internal ids ("<id>-<8 random chars>"); outputs carry the external "<id>"
         position = {str(rid).rsplit("-", 1)[0]: i for i, rid in enumerate(request_ids)}
@@ -147,27 +142,23 @@ class VLLMEngine:
                 for out in engine.step():
                     if out.finished:
                         finished += 1
-                        timings["generate_s"] = time.perf_counter() - start
-                        yield self._rollouts(prepared[position[out.request_id]], out, timings)
+                        yield self._rollouts(prepared[position[out.request_id]], out)
         finally:
             if finished < len(request_ids):  # the caller stopped early: leave the engine empty
                 engine.abort_request([str(r) for r in request_ids], internal=True)
 
     def _prepare(self, requests: list[GenerationRequest], sampling: SamplingConfig):
-        """(prepared prompts, vLLM prompts, sampling params, timings) for a batch of requests."""
-        prepared, skipped = prepare_prompts(self.processor, requests, self.cfg)
-        self.skipped_request_ids += skipped
+        """(prepared prompts, vLLM prompts, sampling params) for a batch of requests."""
+        prepared, _ = prepare_prompts(self.processor, requests, self.cfg)  # a skipped prompt is logged; the loop counts it
         if not prepared:
-            return [], [], [], {}
-        start = time.perf_counter()
+            return [], [], []
         prompts = self.build_prompts(prepared)
-        timings = {"embed_s": time.perf_counter() - start}
         params = [self.sampling_params(sampling, i) for i in range(len(prompts))]
         self.generate_calls += 1
-        return prepared, prompts, params, timings
+        return prepared, prompts, params
 
     @staticmethod
-    def _rollouts(p, out, timings: dict) -> list[Rollout]:
+    def _rollouts(p, out) -> list[Rollout]:
         """One request's vLLM output -> its n Rollouts."""
         rollouts = []
         for k, comp in enumerate(out.outputs):
@@ -177,7 +168,7 @@ class VLLMEngine:
                 request_id=p.request.request_id, sample_index=k, prompt_token_ids=p.prompt_token_ids,
                 response_token_ids=tokens, response_logprobs=logprobs, text=comp.text,
                 finish_reason=comp.finish_reason or "abort", num_image_tiles=p.num_image_tiles,
-                pixel_values=p.pixel_values, timings=dict(timings), metadata=dict(p.request.metadata),
+                pixel_values=p.pixel_values, metadata=dict(p.request.metadata),
             ))
         return rollouts
 

@@ -51,7 +51,6 @@ class NativeVLLMEngine(VLLMEngine):
         self.ban_bias = {i: -100.0 for i in self.banned}
         self.in_process = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0" and cfg.tensor_parallel_size == 1
         self.llm = self._start_llm(model_dir)
-        self.skipped_request_ids: list[str] = []
         self.asleep = False
         self.generate_calls = 0
 
@@ -91,13 +90,13 @@ class NativeVLLMEngine(VLLMEngine):
         return prompts
 
     @staticmethod
-    def _rollouts(p, out, timings: dict):
+    def _rollouts(p, out):
         if list(out.prompt_token_ids) != p.prompt_token_ids:
             raise SailRLError(
                 f"request {p.request.request_id}: vLLM expanded the prompt to {len(out.prompt_token_ids)} tokens, "
                 f"the processor to {len(p.prompt_token_ids)}; the trainer would score other tokens than were sampled"
             )
-        return VLLMEngine._rollouts(p, out, timings)
+        return VLLMEngine._rollouts(p, out)
 
     def update_weights(self, weights) -> None:
         """New weights (SAIL-VL state dict, (name, tensor) iterator, model or PEFT model), every tensor

@@ -1,11 +1,13 @@
-"""Recipes: defaults (dataclass fields) -> YAML -> CLI overrides -> one validation pass.
+"""Recipes: defaults (dataclass fields) -> YAML -> CLI overrides -> derived values -> one validation pass.
 
 Each component owns a config dataclass beside its code (`ModelConfig` in sail_rl/model,
 `RolloutConfig` in rollouts, ...). A recipe is a dataclass whose fields are those sections;
 a YAML key is a field name, one to one. Anything that does not fit is a `ConfigError` that
 names the key, where it was set (its line in the file, or the command-line override) and
 the nearest valid key. Every float must be finite; each dataclass's `validate` checks its
-ranges with `check_bounds` (a table of rules such as `"> 0"` or `"(0, 1]"`).
+ranges with `check_bounds` (a table of rules such as `"> 0"` or `"(0, 1]"`). A recipe that has
+values following from others (seeds from `run.seed`, the trainer's temperature from the
+rollout's, absolute paths) fills them in its `derive(given)`, once, before validation.
 
     recipe = load_recipe(RunRecipe, "recipes/mathvista_grpo.yaml", ["rollout.temperature=0.7"])
 """
@@ -185,6 +187,21 @@ def _type_error(value: Any, tp: Any, path: str, ctx: _Ctx) -> ConfigError:
     )
 
 
+# Field metadata of a value a recipe derives and never reads: {DERIVED_FROM: "rollout.temperature"}.
+# Setting it is refused at load, and `to_dict` leaves it out (a dumped recipe loads again).
+DERIVED_FROM = "derived_from"
+
+
+def _given_keys(data: dict, prefix: str = "") -> frozenset[str]:
+    """The dotted keys a recipe sets (mappings walked, lists not): {"run.seed", "trainer", ...}."""
+    keys: set[str] = set()
+    for key, value in data.items():
+        keys.add(f"{prefix}{key}")
+        if isinstance(value, dict):
+            keys |= _given_keys(value, f"{prefix}{key}.")
+    return frozenset(keys)
+
+
 def _build(cls: type[T], data: dict, prefix: str, ctx: _Ctx) -> T:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
@@ -195,11 +212,17 @@ def _build(cls: type[T], data: dict, prefix: str, ctx: _Ctx) -> T:
             raise ConfigError(
                 f"{ctx.where(path)}: unknown key '{path}' in {cls.__name__}; {_nearest(str(key), list(fields))}"
             )
+        source = fields[key].metadata.get(DERIVED_FROM)
+        if source:
+            raise ConfigError(f"{ctx.where(path)}: '{path}' is not a recipe key: it is set from {source}; drop it")
         kwargs[key] = _convert(value, hints[key], path, ctx)
     try:
         obj = cls(**kwargs)
     except TypeError as exc:  # a required field without default
         raise ConfigError(f"{ctx.where(prefix.rstrip('.'))}: {cls.__name__}: {exc}") from None
+    derive = getattr(obj, "derive", None)
+    if callable(derive):  # the recipe's shared values, filled once (EasyR1's root `post_init`)
+        derive(given=_given_keys(data))
     validate = getattr(obj, "validate", None)
     if callable(validate):
         try:
@@ -245,6 +268,11 @@ def check_bounds(obj: Any, section: str, rules: dict[str, str | tuple[str, str]]
             if item is not None and not _satisfies(item, rule):
                 wording = f"in {rule}" if rule[0] in "([" else rule
                 raise ConfigError(f"{section}.{name} must be {wording}, got {item!r}{'; ' + hint if hint else ''}", key=name)
+
+
+def absolute_path(path: str | None) -> str | None:
+    """`path` made absolute from the working directory (`~` expanded; links kept); None stays None."""
+    return None if path is None else str(Path(path).expanduser().absolute())
 
 
 def from_dict(cls: type[T], data: dict | None, source: str = "<dict>") -> T:
@@ -304,7 +332,7 @@ def load_recipe(cls: type[T], path: str | Path | None, overrides: list[str] | No
 def to_dict(obj: Any) -> Any:
     """A config back to plain data (for --print-config and checkpoints)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj) if DERIVED_FROM not in f.metadata}
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
     if isinstance(obj, dict):

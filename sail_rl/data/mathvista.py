@@ -108,7 +108,7 @@ class DataConfig:
     rewrite_mc_to_free_form: bool = False  # SAIL-VL2 RL: ask for the option text, not the letter
     max_samples: Optional[int] = None  # per split, after shuffling
     shuffle: bool = True
-    seed: int = 0
+    seed: int = 0  # the shuffle; an RL recipe without data.seed takes run.seed
     check_images: bool = True  # open every image once at load time (PIL verify + load)
 
     def validate(self) -> None:

@@ -8,6 +8,9 @@
     rewards:   [RewardSpec]     (rewards/registry.py)        with reward_combine / reward_alpha
     resources: ResourcesConfig  (below)                      Ray placement
     run:       RunConfig        (below)                      steps, batch, eval, checkpoints, logging
+
+Values that must agree are derived in one place, `RunRecipe.derive` (the loader calls it):
+the trainer's temperature, the seeds, absolute paths.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from rewards.registry import RewardsConfig, RewardSpec
 from rollouts.types import RolloutConfig
 from sail_rl.algorithms import AlgorithmConfig
 from sail_rl.algorithms.registry import is_group_relative
-from sail_rl.config import check_bounds
+from sail_rl.config import absolute_path, check_bounds
 from sail_rl.data.mathvista import DataConfig
 from sail_rl.errors import ConfigError
 from sail_rl.model.builder import ModelConfig
@@ -68,7 +71,7 @@ class RunConfig:
     wandb_project: str | None = None
     progress_bar: bool = True
     mode: Literal["ray", "local"] = "ray"  # local: everything in this process (debugging, tests)
-    seed: int = 0
+    seed: int = 0  # the prompt sampler's; also data.seed, trainer.seed and rollout.seed where those are not set
 
     def validate(self) -> None:
         unknown = [x for x in self.loggers if x not in ("jsonl", "tensorboard", "wandb")]
@@ -95,6 +98,27 @@ class RunRecipe:
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
+    def derive(self, given: frozenset[str] = frozenset()) -> None:
+        """Fill the values that follow from others, once, at load (before `validate`).
+
+        `given`: the dotted keys the recipe set. The trainer's temperature is the sampling
+        temperature (1.0 for greedy rollouts, whose log-probs are then the model's own); each
+        seed not set is `run.seed` (0 gives every seed its old default of 0); relative paths
+        become absolute from the working directory, so every process (Ray actors on any node
+        and directory) reads the same files.
+        """
+        self.trainer.temperature = self.rollout.temperature if self.rollout.temperature > 0 else 1.0
+        for section in ("data", "trainer", "rollout"):
+            if f"{section}.seed" not in given:
+                getattr(self, section).seed = self.run.seed
+        self.model.path = absolute_path(self.model.path)
+        self.data.train_files = [absolute_path(f) for f in self.data.train_files]
+        self.data.eval_files = [absolute_path(f) for f in self.data.eval_files]
+        self.data.image_root = absolute_path(self.data.image_root)
+        self.rollout.work_dir = absolute_path(self.rollout.work_dir)
+        self.run.output_dir = absolute_path(self.run.output_dir)
+        # reward `path:` files are made absolute by RewardSpec.validate (rewards built outside a recipe too)
+
     def rewards_config(self) -> RewardsConfig:
         return RewardsConfig(list(self.rewards), self.reward_combine, self.reward_alpha)
 
@@ -112,12 +136,6 @@ class RunRecipe:
         if not self.data.train_files:
             raise ConfigError("data.train_files is empty; point it at MathVista-format jsonl (sail-rl data synth makes some)",
                               key="data.train_files")
-        if abs(self.trainer.temperature - self.rollout.temperature) > 1e-9 and self.rollout.temperature > 0:
-            raise ConfigError(
-                f"trainer.temperature ({self.trainer.temperature}) differs from rollout.temperature "
-                f"({self.rollout.temperature}); the trainer's log-probs must use the sampling temperature",
-                key="trainer.temperature",
-            )
         if is_group_relative(self.algorithm.advantage_estimator) and self.rollout.rollouts_per_prompt < 2:
             raise ConfigError(
                 f"algorithm.advantage_estimator {self.algorithm.advantage_estimator} compares the rollouts of a prompt, "

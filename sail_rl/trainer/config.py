@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sail_rl.config import check_bounds
+from sail_rl.config import DERIVED_FROM, check_bounds
 from sail_rl.errors import ConfigError
 
 
@@ -39,7 +39,8 @@ class TrainerConfig:
     ppo_epochs: int = 1  # passes over each step's rollouts
     mini_batch_size: int = 64  # sequences per optimizer step (global, across data-parallel ranks)
     micro_batch_size: int = 16  # sequences per forward/backward (per rank)
-    temperature: float = 1.0  # the rollout temperature: log-probs are of logits / temperature
+    # log-probs are of logits / temperature; a recipe sets it from rollout.temperature (RunRecipe.derive)
+    temperature: float = field(default=1.0, metadata={DERIVED_FROM: "rollout.temperature (the trainer's log-probs use the sampling temperature)"})
     freeze_vision: bool = True
     freeze_projector: bool = False
     gradient_checkpointing: bool = False
@@ -53,7 +54,7 @@ class TrainerConfig:
     use_reference: bool | None = None  # None: when the algorithm needs it (kl_coef or kl_loss_coef > 0)
     critic_learning_rate: float = 1e-5  # PPO with a critic (advantage_estimator: gae)
     torch_threads: int | None = None  # CPU threads for the trainer process (None: all cores)
-    seed: int = 0
+    seed: int = 0  # a recipe without trainer.seed takes run.seed
 
     def validate(self) -> None:
         # every bound that would make the update a no-op (0 epochs, empty micro-batches, clipping
@@ -62,7 +63,7 @@ class TrainerConfig:
             "learning_rate": "> 0", "critic_learning_rate": "> 0", "weight_decay": ">= 0", "adam_betas": "[0, 1)",
             "warmup_steps": ">= 0", "max_grad_norm": ("> 0", "it is the gradient clipping norm, e.g. 1.0"),
             "ppo_epochs": ">= 1", "mini_batch_size": ">= 1", "micro_batch_size": ">= 1",
-            "temperature": "> 0", "torch_threads": ">= 1",
+            "torch_threads": ">= 1",
         })
         if self.micro_batch_size > self.mini_batch_size:
             raise ConfigError(

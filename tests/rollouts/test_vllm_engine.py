@@ -80,13 +80,14 @@ def test_placeholder_tokens_banned_and_finish_reasons(engine, tiny, restore):
     assert (empty.finish_reason, empty.text, empty.response_token_ids) == ("stop", "", [eos])
 
 
-def test_overlong_prompt_skipped_not_sent(engine):
+def test_overlong_prompt_skipped_not_sent(engine, caplog):
     engine.cfg.max_prompt_tokens, old = 40, engine.cfg.max_prompt_tokens
     try:
-        rollouts = engine.generate([text_request("ok"), image_request("too-long")], GREEDY)
+        with caplog.at_level("WARNING", logger="rollouts.engine"):
+            rollouts = engine.generate([text_request("ok"), image_request("too-long")], GREEDY)
     finally:
         engine.cfg.max_prompt_tokens = old
-    assert [r.request_id for r in rollouts] == ["ok"] and engine.skipped_request_ids[-1] == "too-long"
+    assert [r.request_id for r in rollouts] == ["ok"] and "skipped request too-long: prompt has" in caplog.text
 
 
 def test_generate_iter_yields_each_request_when_it_finishes(engine, tiny):
