@@ -25,6 +25,7 @@ import torch
 
 from rollouts.types import GenerationRequest, Rollout, RolloutConfig, SamplingConfig
 from sail_rl.errors import ConfigError, DataError
+from sail_rl.model.processing import PLACEHOLDER_TOKENS, banned_token_ids  # noqa: F401  (the engines' API)
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,6 @@ def use_in_process_vllm() -> None:
     """Put IN_PROCESS_ENV into this process's environment (values the user set are kept)."""
     for key, value in IN_PROCESS_ENV.items():
         os.environ.setdefault(key, value)
-
-
-# Tokens that only the processor may write: a response containing one would corrupt the next
-# forward (an <IMG_CONTEXT> without an image feature). Engines ban them when sampling.
-PLACEHOLDER_TOKENS = ("<img>", "</img>", "<IMG_CONTEXT>", "<image>")
 
 
 @runtime_checkable
@@ -98,12 +94,6 @@ class PreparedPrompt:
     prompt_token_ids: list[int]  # image slots expanded
     pixel_values: torch.Tensor | None  # [tiles, 3, S, S]
     num_image_tiles: int
-
-
-def banned_token_ids(tokenizer) -> list[int]:
-    """Ids of the image-placeholder tokens present in the vocabulary (never sampled)."""
-    vocab = tokenizer.get_vocab()
-    return sorted(vocab[t] for t in PLACEHOLDER_TOKENS if t in vocab)
 
 
 def prepare_prompts(

@@ -17,8 +17,8 @@ that brings only part of a fused layer (q without k, v) would process it half-lo
 - engines behind a process boundary get one call per bucket, and a bucket never splits a
   layer (`layer_of`): each call is a complete set of layers.
 
-LoRA: a PEFT model is merged on the fly (W + scale * B @ A per adapted layer), leaving the
-trainer's model untouched.
+LoRA: a PEFT model is merged on the fly (`sail_rl.model.lora.merged_lora_weights`: W + scale *
+B @ A per adapted layer), leaving the trainer's model untouched.
 
 >>> layer_of("model.layers.3.self_attn.q_proj.weight"), layer_of("lm_head.weight")
 ('model.layers.3', 'lm_head')
@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from sail_rl.errors import SailRLError
+from sail_rl.model.lora import is_peft, merged_lora_weights
 
 TEXT_PREFIX = "model.language_model."  # -> "model." in the Qwen3ForCausalLM vLLM serves
 HEAD_NAME = "lm_head.weight"
@@ -48,7 +49,7 @@ def named_weights(source) -> Iterator[tuple[str, torch.Tensor]]:
     source: a state dict, an iterable of (name, tensor), an `nn.Module`, or a PEFT model (merged
     on the fly). Names of a PEFT wrapper (`base_model.model.`) are mapped back.
     """
-    if _is_peft(source):
+    if is_peft(source):
         yield from merged_lora_weights(source)
     elif isinstance(source, nn.Module):
         yield from source.state_dict().items()
@@ -56,37 +57,6 @@ def named_weights(source) -> Iterator[tuple[str, torch.Tensor]]:
         yield from source.items()
     else:
         yield from source
-
-
-def _is_peft(source) -> bool:
-    return isinstance(source, nn.Module) and any("lora_A" in n for n, _ in source.named_parameters())
-
-
-@torch.no_grad()
-def merged_lora_weights(peft_model: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
-    """Weights of a PEFT LoRA model with each adapter merged: W + scaling * (B @ A).
-
-    Computed one layer at a time (memory: one extra weight matrix), the model is not modified.
-    """
-    adapted = {}
-    for name, module in peft_model.named_modules():
-        if hasattr(module, "get_delta_weight") and hasattr(module, "base_layer"):
-            adapted[name] = module
-    for name, tensor in peft_model.state_dict().items():
-        if ".lora_" in name or "lora_embedding" in name:
-            continue
-        clean = _strip_peft(name)
-        owner = name.rsplit(".base_layer.", 1)[0] if ".base_layer." in name else None
-        module = adapted.get(owner) if owner else None
-        if module is not None and name.endswith("base_layer.weight"):
-            delta = sum(module.get_delta_weight(a) for a in module.active_adapters if a in module.lora_A)
-            tensor = tensor + delta.to(tensor.dtype) if torch.is_tensor(delta) else tensor
-        yield clean, tensor
-
-
-def _strip_peft(name: str) -> str:
-    name = re.sub(r"^base_model\.model\.", "", name)
-    return name.replace(".base_layer.", ".")
 
 
 @torch.no_grad()
@@ -203,6 +173,6 @@ def load_into_module(module: nn.Module, items: NamedTensors, bucket_bytes: int) 
 
 
 __all__ = [
-    "named_weights", "merged_lora_weights", "route_weights", "iter_buckets", "layer_of", "stream_tensors",
+    "named_weights", "route_weights", "iter_buckets", "layer_of", "stream_tensors",
     "reload_vllm_weights", "load_into_module",
 ]

@@ -12,7 +12,7 @@ from sail_rl.errors import ConfigError, SailRLError
 from sail_rl.model.configuration import OLD_LAYOUT_HINT
 from sail_rl.model.image_processing import SailVLImageProcessor
 from sail_rl.model.presets import PRESETS, build_config
-from sail_rl.model.processing import IMG_CONTEXT, IMG_END, IMG_START, SailVLProcessor
+from sail_rl.model.processing import IMG_CONTEXT, IMG_END, IMG_START, PLACEHOLDER_TOKENS, SailVLProcessor
 
 
 @dataclass
@@ -68,7 +68,7 @@ def init_model(preset: str, out_dir: str | Path, tokenizer_path: str | None = No
         from tokenizers import AddedToken
 
         vocab = tokenizer.get_vocab()
-        tokenizer.add_special_tokens({"additional_special_tokens": [t for t in (IMG_START, IMG_END, IMG_CONTEXT, "<image>") if t not in vocab]})
+        tokenizer.add_special_tokens({"additional_special_tokens": [t for t in PLACEHOLDER_TOKENS if t not in vocab]})
         tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in ("<think>", "</think>", "<judge>", "</judge>") if t not in vocab])
     elif spec.tiny_tokenizer:
         tokenizer = train_tokenizer()

@@ -24,10 +24,20 @@ SPECIAL_TOKENS = [
     "<|endoftext|>", "<|im_start|>", "<|im_end|>", IMG_START, IMG_END, IMG_CONTEXT,
     THINK_START, THINK_END, "<judge>", "</judge>", IMAGE_PLACEHOLDER,
 ]
+# Tokens that only the processor may write: a response containing one would corrupt the next
+# forward (an <IMG_CONTEXT> without an image feature). Engines ban them when sampling; the
+# trainer suppresses them in its log-probs likewise.
+PLACEHOLDER_TOKENS = (IMG_START, IMG_END, IMG_CONTEXT, IMAGE_PLACEHOLDER)
 MODE_INSTRUCTIONS = {
     True: "Think step by step inside <think> </think>, then give the final answer in \\boxed{}.",
     False: "Answer directly with the final answer in \\boxed{}, without thinking aloud.",
 }
+
+
+def banned_token_ids(tokenizer) -> list[int]:
+    """Ids of the image-placeholder tokens present in the vocabulary (never sampled)."""
+    vocab = tokenizer.get_vocab()
+    return sorted(vocab[t] for t in PLACEHOLDER_TOKENS if t in vocab)
 
 
 def render_chat(messages: list[dict], thinking: bool | None = None, add_generation_prompt: bool = True) -> str:

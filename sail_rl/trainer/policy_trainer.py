@@ -28,6 +28,7 @@ import time
 import torch
 
 from sail_rl.algorithms import AlgorithmConfig, compute_policy_loss, value_loss
+from sail_rl.model.lora import is_peft, merged_lora_weights
 from sail_rl.trainer.batch import TrainBatch, split_rows
 from sail_rl.schedule import lr_lambda
 from sail_rl.trainer import checkpoint, parallel, precision
@@ -47,8 +48,8 @@ class PolicyTrainer:
         world_size: int = 1,
         attn_implementation: str = "sdpa",
     ):
-        from rollouts.engine import banned_token_ids
         from sail_rl.model.builder import load_model, load_processor
+        from sail_rl.model.processing import banned_token_ids
 
         if cfg.torch_threads:
             torch.set_num_threads(cfg.torch_threads)
@@ -282,14 +283,8 @@ class PolicyTrainer:
         """The full SAIL-VL state dict the rollout engine needs (LoRA merged in, names unprefixed), on CPU."""
         if self.fsdp:
             return parallel.full_model_state(self.model)
-        if hasattr(self.model, "merge_adapter"):
-            self.model.merge_adapter()
-            try:
-                state = {k: v.detach().cpu().clone() for k, v in _clean_peft_names(self.model.get_base_model().state_dict()).items()}
-            finally:
-                self.model.unmerge_adapter()
-            return state
-        return {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+        items = merged_lora_weights(self.model) if is_peft(self.model) else self.model.state_dict().items()
+        return {k: v.detach().cpu() for k, v in items}
 
     def save_pretrained(self, out_dir: str) -> None:
         """Save a loadable SAIL-VL checkpoint (LoRA merged) with its processor and tokenizer (rank 0 writes)."""
@@ -352,7 +347,3 @@ def _wrap_lora(model, cfg: TrainerConfig):
 
         raise ConfigError(f"trainer.lora.target_modules {cfg.lora.target_modules} match no layer of the LLM ({exc})") from None
 
-
-def _clean_peft_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Merged PEFT state dict -> plain names (drop lora_* tensors, strip `.base_layer`)."""
-    return {k.replace(".base_layer", ""): v for k, v in state.items() if "lora_" not in k}

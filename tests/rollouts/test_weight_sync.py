@@ -6,7 +6,8 @@ import copy
 
 import torch
 
-from rollouts.weight_sync import iter_buckets, layer_of, load_into_module, merged_lora_weights, named_weights, route_weights, stream_tensors
+from rollouts.weight_sync import iter_buckets, layer_of, load_into_module, named_weights, route_weights, stream_tensors
+from sail_rl.model.lora import merged_lora_weights
 
 
 def _layer_items(layers: int = 3):
