@@ -6,10 +6,10 @@
 """
 
 from rewards.answer_extraction import extract_answer
-from rewards.contract import STYLES, RewardInput
+from rewards.contract import STYLES, RewardInput, register_reward
 from rewards.grader import grade
 from rewards.pool import ScoringPool
-from rewards.registry import RewardsConfig, RewardSpec, get_reward, register_reward
+from rewards.registry import RewardsConfig, RewardSpec, get_reward
 from rewards.scorer import RewardScorer, ScoreResult, reward_metrics
 
 import rewards.builtin  # noqa: E402,F401,I001  (registers the built-in rewards)

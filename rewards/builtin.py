@@ -14,7 +14,7 @@ from rewards.contract import RewardInput
 from rewards.grader import grade
 from rewards.judge import THINK_LABELS, client_for, think_quality_prompt, verifier_prompt
 from rewards.layout import JUDGE_BLOCK_RE, follows_layout
-from rewards.registry import register_reward
+from rewards.contract import register_reward
 
 _THINK_WORDS = {"think", "thinking", "yes", "reason", "reasoning", "cot", "true", "1"}
 _DIRECT_WORDS = {"direct", "no", "answer", "no_think", "nothink", "false", "0"}

@@ -126,6 +126,33 @@ def check_signature(fn: Callable, style: str, kwargs: dict, label: str) -> None:
         ) from None
 
 
+# ---------------------------------------------------------------- named rewards
+
+REGISTERED: dict[str, tuple[Callable, str]] = {}  # name -> (function, calling style); rewards.registry looks names up
+
+
+def register_reward(name: str, style: str = "sailrl") -> Callable[[Callable], Callable]:
+    """Decorator: make `fn` available to recipes as `{name: <name>}`, called in `style`.
+
+    Duplicate names are errors, and so is a signature that cannot take `style`'s call.
+    """
+    if style not in STYLES:
+        raise RewardError(f"register_reward('{name}'): unknown style {style!r}; use one of {', '.join(STYLES)}")
+
+    def decorator(fn: Callable) -> Callable:
+        if name in REGISTERED and REGISTERED[name][0] is not fn:
+            old = REGISTERED[name][0]
+            raise RewardError(
+                f"reward '{name}' is already registered (by {old.__module__}.{old.__qualname__}); "
+                f"pick another name; registered: {', '.join(sorted(REGISTERED))}"
+            )
+        check_signature(fn, style, {}, name)  # reject a wrong signature at definition time
+        REGISTERED[name] = (fn, style)
+        return fn
+
+    return decorator
+
+
 # ---------------------------------------------------------------- calling
 
 

@@ -29,9 +29,8 @@ from typing import Callable, Literal, Optional
 from sail_rl.config import absolute_path
 from sail_rl.errors import ConfigError, RewardError
 
-from rewards.contract import STYLE_MARKER, STYLES, check_signature
+from rewards.contract import REGISTERED, STYLE_MARKER, STYLES, check_signature, register_reward  # noqa: F401  (register_reward: also importable from here)
 
-_REGISTRY: dict[str, tuple[Callable, str]] = {}  # name -> (function, calling style)
 ROLES = ("answer", "think", "judge", "format")
 # Roles of the built-in rewards in the SAIL-RL product; a spec's `role` overrides these.
 DEFAULT_ROLES = {"accuracy": "answer", "llm_verifier": "answer", "think_quality": "think",
@@ -39,43 +38,21 @@ DEFAULT_ROLES = {"accuracy": "answer", "llm_verifier": "answer", "think_quality"
 DEFAULT_TIMEOUT_S = 120.0
 
 
-def register_reward(name: str, style: str = "sailrl") -> Callable[[Callable], Callable]:
-    """Decorator: make `fn` available to recipes as `{name: <name>}`, called in `style`.
-
-    Duplicate names are errors, and so is a signature that cannot take `style`'s call.
-    """
-    if style not in STYLES:
-        raise RewardError(f"register_reward('{name}'): unknown style {style!r}; use one of {', '.join(STYLES)}")
-
-    def decorator(fn: Callable) -> Callable:
-        if name in _REGISTRY and _REGISTRY[name][0] is not fn:
-            old = _REGISTRY[name][0]
-            raise RewardError(
-                f"reward '{name}' is already registered (by {old.__module__}.{old.__qualname__}); "
-                f"pick another name; registered: {', '.join(sorted(_REGISTRY))}"
-            )
-        check_signature(fn, style, {}, name)  # reject a wrong signature at definition time
-        _REGISTRY[name] = (fn, style)
-        return fn
-
-    return decorator
-
-
 def registered_names() -> list[str]:
     _load_builtins()
-    return sorted(_REGISTRY)
+    return sorted(REGISTERED)
 
 
 def _registered(name: str) -> tuple[Callable, str]:
     _load_builtins()
-    if name not in _REGISTRY:
-        hint = difflib.get_close_matches(name, list(_REGISTRY), n=1, cutoff=0.5)
+    if name not in REGISTERED:
+        hint = difflib.get_close_matches(name, list(REGISTERED), n=1, cutoff=0.5)
         guess = f"did you mean '{hint[0]}'? " if hint else ""
         raise RewardError(
-            f"unknown reward '{name}'; {guess}valid names: {', '.join(sorted(_REGISTRY))} "
+            f"unknown reward '{name}'; {guess}valid names: {', '.join(sorted(REGISTERED))} "
             "(or give path: file.py:function)"
         )
-    return _REGISTRY[name]
+    return REGISTERED[name]
 
 
 def get_reward(name: str) -> Callable:
@@ -84,7 +61,7 @@ def get_reward(name: str) -> Callable:
 
 
 def _load_builtins() -> None:
-    import rewards.builtin  # noqa: F401  (registers the built-in rewards)
+    import rewards.builtin  # noqa: F401  (registers the built-in rewards; it imports the contract, not this module)
 
 
 def absolute_reward_path(ref: str) -> str:
