@@ -187,7 +187,7 @@ def _type_error(value: Any, tp: Any, path: str, ctx: _Ctx) -> ConfigError:
     )
 
 
-# Field metadata of a value a recipe derives and never reads: {DERIVED_FROM: "rollout.temperature"}.
+# Field metadata of a value the recipe derives, never reads from the file: {DERIVED_FROM: "rollout.temperature"}.
 # Setting it is refused at load, and `to_dict` leaves it out (a dumped recipe loads again).
 DERIVED_FROM = "derived_from"
 
