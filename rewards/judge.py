@@ -186,7 +186,8 @@ class JudgeClient:
         images = images if (images is not None and self.config.send_images) else [[] for _ in prompts]
         contents, keys = [], []
         for prompt, sample_images in zip(prompts, images):
-            parts = [_image_part(image) for image in sample_images]
+            # a video is sent as its frames (a `Video` has `.frames`), in order
+            parts = [_image_part(image) for item in sample_images for image in getattr(item, "frames", [item])]
             keys.append(self._key(prompt, [digest for _, digest in parts]))
             contents.append([{"type": "text", "text": prompt}] + [p for p, _ in parts] if parts else prompt)
         todo = {key: content for key, content in zip(keys, contents) if not (key in self.cache and usable(self.cache[key]))}

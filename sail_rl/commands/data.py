@@ -35,7 +35,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--size", type=ranged(int, 32, 512), default=64, help="image side in pixels, 32-512 (default 64)")
     synth.add_argument("--difficulty", default="mixed", help="1, 2, 3, a list like 1,2, or mixed (default)")
     synth.add_argument("--split-eval", type=ranged(int, 0), default=0, metavar="N", help="also write N held-out samples to eval.jsonl")
-    synth.add_argument("--families", default=None, help="comma-separated task families (default: all)")
+    synth.add_argument("--families", default=None, help="comma-separated task families (default: every image family; video families "
+                       "dot_direction, flash_count, last_shape by name)")
     synth.add_argument("--max-gib", type=ranged(float, 0.0), default=DEFAULT_MAX_GIB,
                        help=f"refuse when the estimated size exceeds this many GiB (default {DEFAULT_MAX_GIB:g})")
     synth.add_argument("--overwrite", action="store_true", help="empty --out first when it holds other files")
