@@ -20,7 +20,7 @@ from transformers import BatchFeature
 from transformers.processing_utils import MultiModalData, ProcessorMixin
 
 from sail_rl.model.image_processing import best_grid
-from sail_rl.model.video import Video, frame_tiles
+from sail_rl.model.video import Video, frame_tiles, load_video
 
 IMAGE_PLACEHOLDER = "<image>"
 VIDEO_PLACEHOLDER = "<video>"  # plain text, never a token: expand_videos replaces it before tokenising
@@ -87,7 +87,8 @@ def count_visuals(text: str) -> int:
 def expand_videos(text: str, items: list, image_size: int, sample: int = 0) -> tuple[str, list]:
     r"""Text with `<image>` / `<video>` placeholders and its visual items in the same order ->
     (text with `<image>` only, images): each video becomes `Frame1: <image>\nFrame2: <image>...`
-    and its frames, squashed to one `image_size` tile each.
+    and its frames, squashed to one `image_size` tile each. At a `<video>` the item is a `Video`,
+    or a video file, a folder of frames or a list of images (sampled by `load_video`'s defaults).
 
     >>> from PIL import Image
     >>> v = Video([Image.new("RGB", (8, 6))] * 2)
@@ -101,10 +102,11 @@ def expand_videos(text: str, items: list, image_size: int, sample: int = 0) -> t
                          "put one {'type': 'image'} or {'type': 'video'} part in the messages per item")
     out, images = [pieces[0]], []
     for item, kind, rest in zip(items, pieces[1::2], pieces[2::2]):
-        if (kind == VIDEO_PLACEHOLDER) != isinstance(item, Video):
-            raise ValueError(f"sample {sample}: a {type(item).__name__} where the text has {kind}; a video part needs a Video, an image part an image")
-        if isinstance(item, Video):
-            frames = frame_tiles(item, image_size)
+        if kind == IMAGE_PLACEHOLDER and isinstance(item, Video):
+            raise ValueError(f"sample {sample}: a Video where the text has {kind}; give a video a {{'type': 'video'}} part")
+        if kind == VIDEO_PLACEHOLDER:
+            # a Video, or what load_video reads with its defaults (8 frames): a file, a folder of frames, a list of images
+            frames = frame_tiles(load_video(item, where=f"sample {sample}"), image_size)
             out.append("\n".join(f"Frame{i + 1}: {IMAGE_PLACEHOLDER}" for i in range(len(frames))))
             images.extend(frames)
         else:

@@ -89,8 +89,14 @@ def test_the_processor_writes_a_frame_line_per_frame_each_one_tile(processor):
     images = processor([by_hand], images=[square], return_tile_counts=True)
     assert torch.equal(images["input_ids"], video["input_ids"])
     assert torch.equal(images["pixel_values"], video["pixel_values"])
-    with pytest.raises(ValueError, match="a Image where the text has <video>"):
-        processor([text], images=[[frames[0]]])
+    # a file, a folder or a list of images stands for a video too (load_video's defaults: 8 frames)
+    from_list = processor([text], images=[[frames]], return_tile_counts=True)
+    assert torch.equal(from_list["pixel_values"], video["pixel_values"])
+    with pytest.raises(DataError, match="video not found"):
+        processor([text], images=[["missing.mp4"]])
+    image_text = processor.apply_chat_template([{"role": "user", "content": [{"type": "image"}]}])
+    with pytest.raises(ValueError, match="a Video where the text has <image>"):
+        processor([image_text], images=[[Video(frames)]])
 
 
 def test_a_video_prompt_runs_through_the_model(tiny):
