@@ -21,8 +21,12 @@ def test_grpo_on_images_and_videos(tmp_path, tiny_dir, engine):
     kinds = [("video" in json.loads(line)) for line in (data / "data.jsonl").read_text().splitlines()]
     assert sum(kinds) == 8 and len(kinds) == 12  # two of three families are clips
     rewards = tmp_path / "my_rewards.py"  # varies within a group, so the update is not zero
-    rewards.write_text("def short(inputs):\n    assert all(x.images for x in inputs)\n"
-                       "    return [1.0 / (1.0 + len(x.response) / 20) for x in inputs]\n")
+    rewards.write_text(  # the reward sees each prompt's picture, or its clip's 8 frames
+        "def short(inputs):\n"
+        "    for x in inputs:\n"
+        "        (item,) = x.images\n"
+        "        assert len(item.frames) == 8 if type(item).__name__ == 'Video' else item.size == (64, 64)\n"
+        "    return [1.0 / (1.0 + len(x.response) / 20) for x in inputs]\n")
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"""
 model: {{path: {tiny_dir}}}
