@@ -141,9 +141,11 @@ def think_quality_reward(inputs: list[RewardInput], **judge_kwargs: object) -> l
     """Judge's mean of three binary checks on the thought (coherence, grounding, consistency).
 
     None for responses without a think block; 0.0 (and `parse_failed` 1.0) when the judge's
-    reply does not parse. `judge_kwargs` are `JudgeConfig` fields (base_url, model, ...).
+    reply does not parse. `judge_kwargs` are `JudgeConfig` fields (base_url, model, ...); the judge
+    gets the sample's images (or a clip's frames) unless `send_images: false`, and an endpoint that
+    refuses images is a one-line error saying so.
     """
-    client = client_for(dict(judge_kwargs), "think_quality")
+    client = client_for(dict(judge_kwargs), "think_quality", send_images=True)  # grounding is judged on the image
     todo = [(i, split_thought(x.response)) for i, x in enumerate(inputs)]
     todo = [(i, parts) for i, parts in todo if parts is not None]
     limit = client.config.max_response_chars
