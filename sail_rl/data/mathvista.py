@@ -360,36 +360,33 @@ def _infer_answer_type(text: str) -> tuple[str, Optional[int]]:
 
 
 def rewrite_mc_to_free_form(sample: MathVistaSample) -> MathVistaSample:
-    """Multiple choice -> free form (SAIL-VL2's RL data): the options stay visible as
-    candidate values, the answer becomes the option text, and the SFT targets box the text.
+    """Multiple choice -> free form (SAIL-VL2's RL data): the question alone, without its options,
+    so a guess among listed options earns nothing; the answer becomes the option's text and the
+    SFT targets box it. The options are kept in `metadata["original_choices"]` for the record.
+    Use it on questions whose answer stands on its own (a number, a name, a colour): "Which of
+    the options ..." has no answer without them (filter such questions out, or keep them MC).
 
     >>> s = MathVistaSample(pid="1", question="What angle is shown?", image="x.png", answer="90°",
     ...                     question_type="multi_choice", answer_type="text", choices=["60°", "90°"],
     ...                     direct_target="\\\\boxed{B}")
     >>> r = rewrite_mc_to_free_form(s)
-    >>> r.question_type, r.answer, r.choices, r.direct_target
-    ('free_form', '90°', None, '\\\\boxed{90°}')
+    >>> r.question_type, r.answer, r.choices, r.direct_target, r.metadata["original_choices"]
+    ('free_form', '90°', None, '\\\\boxed{90°}', ['60°', '90°'])
     >>> print(r.question)
     What angle is shown?
-    Candidate answers: 60°; 90°. Answer with the value itself, not a letter.
     """
     if sample.question_type != "multi_choice" or not sample.choices:
         return sample
     letter = sample.answer_letter
     answer_type, precision = _infer_answer_type(sample.answer)
-    question = (
-        sample.question.rstrip()
-        + "\nCandidate answers: "
-        + "; ".join(sample.choices)
-        + ". Answer with the value itself, not a letter."
-    )
+    question = sample.question.rstrip()
 
     def rebox(target: Optional[str]) -> Optional[str]:
         if target is None or letter is None:
             return target
         return target.replace(f"\\boxed{{{letter}}}", f"\\boxed{{{sample.answer}}}")
 
-    metadata = dict(sample.metadata, rewritten_from="multi_choice")
+    metadata = dict(sample.metadata, rewritten_from="multi_choice", original_choices=list(sample.choices))
     return dataclasses.replace(
         sample,
         question=question,
