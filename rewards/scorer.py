@@ -187,7 +187,9 @@ def reward_metrics(results: list[ScoreResult]) -> dict[str, float]:
 
     `reward/mean`, `reward/std` (totals), `reward/<component>/mean|std|not_applicable`,
     `reward/<label>/errors|timeouts` (samples zeroed by on_error), `reward/not_applicable`
-    (samples no reward applied to), and `rollout/accuracy` (the `accuracy` component's mean).
+    (samples no reward applied to), `rollout/accuracy` (the `accuracy` component's mean) and
+    `reward/mean_when_correct|wrong` (the mean total over samples the accuracy reward calls right /
+    wrong, where there are any).
     """
     out: dict[str, float] = {}
     totals = [t for r in results for t in r.totals]
@@ -203,6 +205,12 @@ def reward_metrics(results: list[ScoreResult]) -> dict[str, float]:
         out[f"reward/{key}"] = float(sum(r.counts.get(key, 0.0) for r in results))
     if "accuracy" in names:
         out["rollout/accuracy"] = out["reward/accuracy/mean"]
+        # does the total track correctness? (mixed rewards: the judge and think factors must not hide it)
+        pairs = [(t, a) for r in results for t, a in zip(r.totals, r.components["accuracy"]) if a is not None]
+        for key, right in (("reward/mean_when_correct", True), ("reward/mean_when_wrong", False)):
+            chosen = [t for t, a in pairs if (a >= 1.0) == right]
+            if chosen:
+                out[key] = _mean(chosen)
     return out
 
 
