@@ -30,7 +30,6 @@ GradeFn = Callable[..., bool]  # grade(prediction, answer, *, answer_type, choic
 ExtractFn = Callable[[str], Optional[str]]
 ResponseIn = Union[str, Mapping[str, Any]]  # a text, or {"response": str, "response_tokens": int, "prompt": str}
 
-_THOUGHT_RE = re.compile(r"<think>.*?</think>", re.DOTALL)
 _OPTION_RE = re.compile(r"^\(?([A-Z])\)?[.:]?$")
 
 
@@ -81,12 +80,15 @@ class EvalResult:
 
 
 def is_thought(response: str) -> bool:
-    """Whether the response contains a closed `<think>...</think>` block.
+    """Whether the model decided to think: the response opens with `<think>` (`rewards.layout.thinks`,
+    the decision the judging reward reads; a thought cut off before `</think>` still counts).
 
-    >>> is_thought("<think>a</think> 3"), is_thought("3")
-    (True, False)
+    >>> is_thought("<think>a</think> 3"), is_thought("3"), is_thought("<think>cut off")
+    (True, False, True)
     """
-    return bool(_THOUGHT_RE.search(response))
+    from rewards.layout import thinks
+
+    return thinks(response)
 
 
 def is_well_formed_think(response: str) -> bool:

@@ -1,8 +1,9 @@
 """Built-in rewards (registered names): format, accuracy, overlong, repetition,
 think_quality, judging, llm_verifier. Each takes `inputs: list[RewardInput]`.
 
-Responses look like `<think>reasoning</think>\\nThe answer is \\boxed{42}` (thinking mode),
-`\\boxed{42}` (direct mode), optionally preceded by `<judge>think</judge>` (SAIL-RL).
+Responses look like `<think>reasoning</think>\\nThe answer is \\boxed{42}` (thinking mode) or
+`\\boxed{42}` (direct mode); in auto mode the model picks one, and its first token is the
+decision (`rewards.layout.thinks`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from rewards.answer_extraction import extract_answer, final_part
 from rewards.contract import RewardInput
 from rewards.grader import grade
 from rewards.judge import THINK_LABELS, client_for, think_quality_prompt, verifier_prompt
-from rewards.layout import JUDGE_BLOCK_RE, follows_layout
 from rewards.contract import register_reward
+from rewards.layout import follows_layout, thinks
 
 _THINK_WORDS = {"think", "thinking", "yes", "reason", "reasoning", "cot", "true", "1"}
 _DIRECT_WORDS = {"direct", "no", "answer", "no_think", "nothink", "false", "0"}
@@ -27,7 +28,7 @@ def format_reward(inputs: list[RewardInput], mode: str = "think") -> list[float]
     >>> r = lambda text, **kw: format_reward([RewardInput("q", text)], **kw)[0]
     >>> r("<think>2+2=4</think>\\nThe answer is \\\\boxed{4}."), r("<think></think>\\\\boxed{4}")
     (1.0, 0.0)
-    >>> r("<judge>think</judge><think>ok</think>\\\\boxed{4}"), r("\\\\boxed{4} and \\\\boxed{5}", mode="direct")
+    >>> r(" <think>ok</think>\\\\boxed{4}"), r("\\\\boxed{4} and \\\\boxed{5}", mode="direct")
     (1.0, 0.0)
     >>> r("\\\\boxed{4}", mode="direct"), r("\\\\boxed{4}", mode="auto"), r("\\\\boxed{4} because", mode="auto")
     (1.0, 1.0, 0.0)
@@ -96,22 +97,6 @@ def repetition_reward(inputs: list[RewardInput], ngram_size: int = 3) -> list[fl
     return [s + 0.0 for s in scores]  # + 0.0 turns -0.0 into 0.0
 
 
-def parse_judge_decision(response: str) -> str | None:
-    """The `<judge>` decision at the start of a response: "think", "direct" or None.
-
-    "think" words: think, thinking, yes, reason, reasoning, cot; "direct" words: direct, no,
-    answer, no_think (case-insensitive, surrounding punctuation ignored).
-
-    >>> [parse_judge_decision(t) for t in ["<judge>Think</judge>...", "<judge> no </judge>", "<judge>?</judge>", "x"]]
-    ['think', 'direct', None, None]
-    """
-    match = JUDGE_BLOCK_RE.match(response)
-    if not match:
-        return None
-    word = match.group(1).strip().strip(".!\"'`*").lower()
-    return "think" if word in _THINK_WORDS else "direct" if word in _DIRECT_WORDS else None
-
-
 def _label_decision(label: object) -> str | None:
     if isinstance(label, bool):
         return "think" if label else "direct"
@@ -123,34 +108,32 @@ def _label_decision(label: object) -> str | None:
 
 @register_reward("judging")
 def judging_reward(inputs: list[RewardInput]) -> list[float | None]:
-    """1.0 when the `<judge>` decision equals `extra["should_think"]`; None without a label.
+    """1.0 when the response's think-or-not decision (does it open with `<think>`?) matches
+    `extra["should_think"]`, else 0.0; None for a sample without a label (`sail-rl data label-think`
+    writes them). The label may be a bool, 0/1, or a think/direct word.
 
-    The label may be a bool, 0/1, or a think/direct word; a missing or unreadable `<judge>`
-    block scores 0.0.
-
-    >>> judging_reward([RewardInput("q", "<judge>think</judge><think>..</think>", extra={"should_think": True}),
-    ...                 RewardInput("q", "<judge>think</judge>", extra={"should_think": "direct"}),
+    >>> judging_reward([RewardInput("q", "<think>..</think>\\\\boxed{1}", extra={"should_think": True}),
+    ...                 RewardInput("q", "<think>..</think>\\\\boxed{1}", extra={"should_think": "direct"}),
     ...                 RewardInput("q", "\\\\boxed{1}", extra={"should_think": False}), RewardInput("q", "x")])
-    [1.0, 0.0, 0.0, None]
+    [1.0, 0.0, 1.0, None]
     """
     scores: list[float | None] = []
     for x in inputs:
         label = _label_decision(x.extra.get("should_think"))
-        scores.append(None if label is None else float(parse_judge_decision(x.response) == label))
+        scores.append(None if label is None else float(("think" if thinks(x.response) else "direct") == label))
     return scores
 
 
 def split_thought(response: str) -> tuple[str, str] | None:
     """(thought, answer part) of a thinking response; None when there is no closed think block.
 
-    >>> split_thought("<judge>think</judge><think> a </think> \\\\boxed{1}")
+    >>> split_thought("<think> a </think> \\\\boxed{1}")
     ('a', '\\\\boxed{1}')
     """
-    body = JUDGE_BLOCK_RE.sub("", response, count=1)
-    if "<think>" not in body or "</think>" not in body:
+    if "<think>" not in response or "</think>" not in response:
         return None
-    thought = body.split("<think>", 1)[1].rsplit("</think>", 1)[0]
-    return thought.strip(), final_part(body).strip()
+    thought = response.split("<think>", 1)[1].rsplit("</think>", 1)[0]
+    return thought.strip(), final_part(response).strip()
 
 
 @register_reward("think_quality")
@@ -158,9 +141,11 @@ def think_quality_reward(inputs: list[RewardInput], **judge_kwargs: object) -> l
     """Judge's mean of three binary checks on the thought (coherence, grounding, consistency).
 
     None for responses without a think block; 0.0 (and `parse_failed` 1.0) when the judge's
-    reply does not parse. `judge_kwargs` are `JudgeConfig` fields (base_url, model, ...).
+    reply does not parse. `judge_kwargs` are `JudgeConfig` fields (base_url, model, ...); the judge
+    gets the sample's images (or a clip's frames) unless `send_images: false`, and an endpoint that
+    refuses images is a one-line error saying so.
     """
-    client = client_for(dict(judge_kwargs), "think_quality")
+    client = client_for(dict(judge_kwargs), "think_quality", send_images=True)  # grounding is judged on the image
     todo = [(i, split_thought(x.response)) for i, x in enumerate(inputs)]
     todo = [(i, parts) for i, parts in todo if parts is not None]
     limit = client.config.max_response_chars

@@ -58,7 +58,7 @@ class RewardInput:
 
     `prompt` is the question text; `prompt_messages` the conversational prompt as sent (image
     parts as placeholders, filled from `images` for TRL-style rewards); `images` are PIL
-    images (may be empty); `response_ids` the response's token ids; `extra` holds the
+    images (may be empty; a video prompt holds a `sail_rl.model.video.Video`, its `.frames` PIL images); `response_ids` the response's token ids; `extra` holds the
     dataset's other columns by name (e.g. `answer`, `category`, `should_think`) and
     rollout facts (`response_tokens`, `finish_reason`).
     """
@@ -181,9 +181,9 @@ def _trl_prompt(x: RewardInput) -> Any:
     for message in x.prompt_messages:
         content = message.get("content")
         if isinstance(content, list):
-            content = [
-                {**part, "image": next(images, None)} if part.get("type") == "image" and "image" not in part else part
-                for part in content
+            content = [  # TRL's parts: {"type": "image", "image": PIL} / {"type": "video", "video": Video}
+                {**part, part["type"]: next(images, None)} if part.get("type") in ("image", "video") and part["type"] not in part
+                else part for part in content
             ]
         messages.append({**message, "content": content})
     return messages

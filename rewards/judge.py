@@ -59,7 +59,7 @@ class JudgeConfig:
     temperature: float = 0.0
     max_tokens: int = 512
     cache_path: Optional[str] = None  # jsonl file of cached replies, appended to
-    send_images: bool = False  # attach the sample's images (for a VLM judge)
+    send_images: Optional[bool] = None  # attach the sample's images (a VLM judge); None: the reward's default
     max_response_chars: int = 8000  # longer responses are cut (head and tail kept)
 
     @classmethod
@@ -163,6 +163,11 @@ class JudgeClient:
                         except (ValueError, KeyError, IndexError, TypeError):
                             return None
                     last = f"HTTP {response.status_code}: {response.text[:200]}"
+                    if response.status_code < 500 and response.status_code != 429 and isinstance(content, list):
+                        raise RewardError(
+                            f"judge endpoint {self.url} refused a request with images ({last}); serve a vision-language "
+                            f"judge, or set send_images: false in the reward's kwargs to judge without the image"
+                        )
                     if response.status_code < 500 and response.status_code != 429:
                         raise RewardError(
                             f"judge endpoint {self.url} rejected the request ({last}); check base_url and model '{cfg.model}'"
@@ -186,7 +191,8 @@ class JudgeClient:
         images = images if (images is not None and self.config.send_images) else [[] for _ in prompts]
         contents, keys = [], []
         for prompt, sample_images in zip(prompts, images):
-            parts = [_image_part(image) for image in sample_images]
+            # a video is sent as its frames (a `Video` has `.frames`), in order
+            parts = [_image_part(image) for item in sample_images for image in getattr(item, "frames", [item])]
             keys.append(self._key(prompt, [digest for _, digest in parts]))
             contents.append([{"type": "text", "text": prompt}] + [p for p, _ in parts] if parts else prompt)
         todo = {key: content for key, content in zip(keys, contents) if not (key in self.cache and usable(self.cache[key]))}
@@ -215,9 +221,12 @@ _CLIENTS: dict[str, JudgeClient] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
-def client_for(kwargs: dict, label: str) -> JudgeClient:
-    """One shared client (and cache) per distinct judge config in this process."""
+def client_for(kwargs: dict, label: str, send_images: bool = False) -> JudgeClient:
+    """One shared client (and cache) per distinct judge config in this process; `send_images` is
+    the reward's default where its kwargs leave it unset."""
     config = JudgeConfig.from_kwargs(kwargs, label)
+    if config.send_images is None:
+        config.send_images = send_images
     key = json.dumps(asdict(config), sort_keys=True)
     with _CLIENTS_LOCK:
         if key not in _CLIENTS:

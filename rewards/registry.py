@@ -211,15 +211,18 @@ class RewardsConfig:
 
     `weighted_sum` (TRL's rule): sum(w_i * r_i) over the rewards that apply to the sample; a
     `None` reward adds nothing and the others keep their weights. The weights must sum to 1.
-    `sail_rl_product`: alpha * (judge * think * answer) + (1 - alpha) * format, roles from
-    `role` or the built-in names (a `None` factor counts as 1, a `None` term drops out);
-    rewards with no role are added on top with their weight (e.g. an overlong penalty).
+    `sail_rl_product` (`rewards.scorer.sail_rl_product`): alpha * answer * (floor + (1 - floor) *
+    judge * think) + (1 - alpha) * format, roles from `role` or the built-in names (a `None` factor
+    counts as 1, a `None` term drops out); rewards with no role are added on top with their weight
+    (e.g. an overlong penalty). `floor` keeps a right answer above a wrong one whatever the judge
+    and think factors say; alpha * floor must exceed 1 - alpha so format never outweighs correctness.
     A sample on which no reward applies gets 0.0 and is counted in `reward/not_applicable`.
     """
 
     rewards: list[RewardSpec] = field(default_factory=_default_rewards)
     combine: Literal["weighted_sum", "sail_rl_product"] = "weighted_sum"
     alpha: float = 0.9
+    floor: float = 0.5  # sail_rl_product: the least share of alpha a right answer keeps
 
     def validate(self) -> None:
         if not self.rewards:
@@ -232,6 +235,13 @@ class RewardsConfig:
             raise ConfigError(f"reward label(s) {', '.join(dupes)} used twice; give one of them label: <other name>")
         if not 0.0 <= self.alpha <= 1.0:
             raise ConfigError(f"rewards alpha must be in [0, 1], got {self.alpha}")
+        if not 0.0 <= self.floor <= 1.0:
+            raise ConfigError(f"reward_floor must be in [0, 1], got {self.floor}")
+        if self.combine == "sail_rl_product" and self.alpha * self.floor <= 1 - self.alpha:
+            raise ConfigError(
+                f"reward_alpha {self.alpha:g} x reward_floor {self.floor:g} = {self.alpha * self.floor:g} is not above "
+                f"1 - reward_alpha = {1 - self.alpha:g}: a wrong answer in the right format would outscore a right one; "
+                "raise reward_alpha or reward_floor")
         if self.combine == "weighted_sum":
             total = sum(s.weight for s in self.rewards)
             if abs(total - 1.0) > 1e-6:

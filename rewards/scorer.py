@@ -73,11 +73,36 @@ class _Reward:
     loaded: LoadedReward
 
 
+def sail_rl_product(answer: float | None, judge: float | None, think: float | None, fmt: float | None,
+                    alpha: float = 0.9, floor: float = 0.5) -> float | None:
+    """SAIL-RL's combination: alpha * answer * (floor + (1 - floor) * judge * think) + (1 - alpha) * format.
+
+    The answer gates the first term; the judging and thinking rewards scale it between `floor` and 1,
+    so a right answer with a poor think-or-not decision or thought still scores above a wrong one
+    (at least alpha * floor against 0), and format cannot outweigh correctness while
+    alpha * floor > 1 - alpha (RewardsConfig refuses other settings). A `None` factor (not
+    applicable: no label, no thought) counts as 1; a `None` answer with no judge/think and a
+    `None` format drop their terms; nothing applicable gives None.
+
+    >>> [round(sail_rl_product(*r), 4) for r in [(1, 1, 1, 1), (0, 1, 1, 1), (1, 0, None, 0)]]
+    [1.0, 0.1, 0.45]
+    """
+    quality = [v for v in (judge, think) if v is not None]
+    if answer is None and not quality:
+        product = None
+    else:
+        product = (1.0 if answer is None else answer) * (floor + (1 - floor) * math.prod(quality) if quality else 1.0)
+    if product is None or fmt is None:
+        return fmt if product is None else product  # one term not applicable: the other alone (or None)
+    return alpha * product + (1 - alpha) * fmt
+
+
 class RewardScorer:
     """Scores batches of `RewardInput` with a list of `RewardSpec`s (a plain worker, no Ray)."""
 
-    def __init__(self, specs: list[RewardSpec] | RewardsConfig, combine: str = "weighted_sum", alpha: float = 0.9) -> None:
-        config = specs if isinstance(specs, RewardsConfig) else RewardsConfig(list(specs), combine, alpha)
+    def __init__(self, specs: list[RewardSpec] | RewardsConfig, combine: str = "weighted_sum", alpha: float = 0.9,
+                 floor: float = 0.5) -> None:
+        config = specs if isinstance(specs, RewardsConfig) else RewardsConfig(list(specs), combine, alpha, floor)
         config.validate()  # loads and checks every reward
         self.config = config
         self._rewards = [_Reward(spec, spec.load()) for spec in config.rewards]
@@ -127,17 +152,9 @@ class RewardScorer:
         if self.config.combine == "weighted_sum":  # TRL: nansum of the weighted rewards
             applicable = [(s.weight, values[s.label]) for s in specs if values[s.label] is not None]
             return sum(w * v for w, v in applicable) if applicable else None
-        alpha = self.config.alpha
         by_role = {s.resolved_role: values[s.label] for s in specs if s.resolved_role}
-        factors = [by_role.get(role) for role in ("judge", "think", "answer")]
-        product = math.prod(f for f in factors if f is not None) if any(f is not None for f in factors) else None
-        fmt = by_role.get("format")
-        if product is None and fmt is None:
-            total = None
-        elif product is None or fmt is None:  # one term not applicable: the other alone
-            total = product if fmt is None else fmt
-        else:
-            total = alpha * product + (1 - alpha) * fmt
+        total = sail_rl_product(by_role.get("answer"), by_role.get("judge"), by_role.get("think"), by_role.get("format"),
+                                self.config.alpha, self.config.floor)
         extras = [(s.weight, values[s.label]) for s in specs if not s.resolved_role and values[s.label] is not None]
         if extras:
             total = (total or 0.0) + sum(w * v for w, v in extras)
@@ -170,7 +187,9 @@ def reward_metrics(results: list[ScoreResult]) -> dict[str, float]:
 
     `reward/mean`, `reward/std` (totals), `reward/<component>/mean|std|not_applicable`,
     `reward/<label>/errors|timeouts` (samples zeroed by on_error), `reward/not_applicable`
-    (samples no reward applied to), and `rollout/accuracy` (the `accuracy` component's mean).
+    (samples no reward applied to), `rollout/accuracy` (the `accuracy` component's mean) and
+    `reward/mean_when_correct|wrong` (the mean total over samples the accuracy reward calls right /
+    wrong, where there are any).
     """
     out: dict[str, float] = {}
     totals = [t for r in results for t in r.totals]
@@ -186,6 +205,12 @@ def reward_metrics(results: list[ScoreResult]) -> dict[str, float]:
         out[f"reward/{key}"] = float(sum(r.counts.get(key, 0.0) for r in results))
     if "accuracy" in names:
         out["rollout/accuracy"] = out["reward/accuracy/mean"]
+        # does the total track correctness? (mixed rewards: the judge and think factors must not hide it)
+        pairs = [(t, a) for r in results for t, a in zip(r.totals, r.components["accuracy"]) if a is not None]
+        for key, right in (("reward/mean_when_correct", True), ("reward/mean_when_wrong", False)):
+            chosen = [t for t, a in pairs if (a >= 1.0) == right]
+            if chosen:
+                out[key] = _mean(chosen)
     return out
 
 

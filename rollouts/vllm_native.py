@@ -78,14 +78,17 @@ class NativeVLLMEngine(VLLMEngine):
         prompts = []
         for p in prepared:
             text = self.processor.apply_chat_template(p.request.messages, thinking=p.request.thinking)
+            # a video goes as its frames, one-tile images under `Frame{i}:` lines: the same tokens
+            # and pixels the trainer's processor makes of it
+            text, images = self.processor.expand_videos(text, p.request.images)
             prompt = {"prompt": text}
-            if p.request.images:
-                if len(p.request.images) > MAX_IMAGES_PER_PROMPT:
+            if images:
+                if len(images) > MAX_IMAGES_PER_PROMPT:
                     raise SailRLError(
-                        f"request {p.request.request_id}: {len(p.request.images)} images, over the "
-                        f"{MAX_IMAGES_PER_PROMPT} a prompt of rollout.engine 'vllm-native' may hold"
+                        f"request {p.request.request_id}: {len(images)} images (video frames count one each), over the "
+                        f"{MAX_IMAGES_PER_PROMPT} a prompt of rollout.engine 'vllm-native' may hold; sample fewer frames"
                     )
-                prompt["multi_modal_data"] = {"image": list(p.request.images)}
+                prompt["multi_modal_data"] = {"image": images}
             prompts.append(prompt)
         return prompts
 

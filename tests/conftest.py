@@ -43,3 +43,13 @@ def tiny(tiny_dir):
     from sail_rl.model.builder import load_model, load_processor
 
     return load_model(tiny_dir), load_processor(tiny_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_judge(tmp_path_factory):
+    """A real `vllm serve` judge (tiny random Qwen3, text only) on loopback, once per session:
+    {"base_url": ..., "model": "tiny-judge"}. Its replies never parse (random weights)."""
+    from tests.judge_server import serve_tiny_judge
+
+    with serve_tiny_judge(tmp_path_factory.mktemp("judge")) as base_url:
+        yield {"base_url": base_url, "model": "tiny-judge"}

@@ -1,11 +1,14 @@
-"""`sail-rl data {synth,filter,rejection-sample}`: make and curate MathVista-format data.
+"""`sail-rl data {synth,filter,rejection-sample,label-think}`: make and curate MathVista-format data.
 
     sail-rl data synth --out data/synth --n 2000 --seed 0 --split-eval 200
     sail-rl data filter --data data.jsonl --results runs/eval/results.jsonl --out filtered.jsonl
     sail-rl data rejection-sample --data data.jsonl --results runs/eval/results.jsonl --out cot.jsonl
+    sail-rl data label-think --data data.jsonl --model runs/sft --out labelled.jsonl
 
 `filter` and `rejection-sample` read graded results (`results.jsonl` of `sail-rl eval`
 with k_samples > 1), or generate and grade them here with `--model DIR` (rollout engine).
+`label-think` needs two: the model's direct and thinking answers (`--results` gives the
+thinking ones, `--results-direct` the direct ones), or `--model` to generate both.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--size", type=ranged(int, 32, 512), default=64, help="image side in pixels, 32-512 (default 64)")
     synth.add_argument("--difficulty", default="mixed", help="1, 2, 3, a list like 1,2, or mixed (default)")
     synth.add_argument("--split-eval", type=ranged(int, 0), default=0, metavar="N", help="also write N held-out samples to eval.jsonl")
-    synth.add_argument("--families", default=None, help="comma-separated task families (default: all)")
+    synth.add_argument("--families", default=None, help="comma-separated task families (default: every image family; video families "
+                       "dot_direction, flash_count, last_shape by name)")
     synth.add_argument("--max-gib", type=ranged(float, 0.0), default=DEFAULT_MAX_GIB,
                        help=f"refuse when the estimated size exceeds this many GiB (default {DEFAULT_MAX_GIB:g})")
     synth.add_argument("--overwrite", action="store_true", help="empty --out first when it holds other files")
@@ -44,6 +48,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     for name, helptext in (
         ("filter", "keep prompts by pass rate (drop always-solved; optionally never-solved)"),
         ("rejection-sample", "collect correct, well-formed thinking responses as CoT SFT records"),
+        ("label-think", "label each question should_think from the model's direct vs thinking pass rates"),
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--data", required=True, help="MathVista-format data file")
@@ -56,7 +61,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--max-response-tokens", type=ranged(int, 1), default=1024, help="response limit for --model (default 1024)")
         p.add_argument("--image-root", default=None, help="image folder (default: the data file's folder)")
         p.add_argument("--overwrite", action="store_true", help="replace --out when it exists")
-        if name == "filter":
+        if name == "label-think":
+            p.add_argument("--results-direct", default=None, help="graded results of direct answers (with --results: thinking ones)")
+            p.add_argument("--margin", type=ranged(float, 0.0, 1.0), default=0.0,
+                           help="think only where its pass rate beats direct by more than this (default 0)")
+            p.set_defaults(_data_run=_run_label_think)
+        elif name == "filter":
             p.add_argument("--keep-all-correct", action="store_true", help="keep prompts the model always solves")
             p.add_argument("--drop-all-wrong", action="store_true", help="drop prompts the model never solves")
             p.set_defaults(_data_run=_run_filter)
@@ -81,9 +91,9 @@ def _run_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _generate_results(args: argparse.Namespace, samples: list) -> list[dict[str, Any]]:
-    """Graded results (results.jsonl dicts) of `args.k` thinking responses per sample from
-    `args.model`, generated with the rollout engine and graded like `sail-rl eval`."""
+def _generate_results(args: argparse.Namespace, samples: list, mode: str = "think") -> list[dict[str, Any]]:
+    """Graded results (results.jsonl dicts) of `args.k` responses per sample in prompt mode `mode`
+    from `args.model`, generated with the rollout engine and graded like `sail-rl eval`."""
     from eval import runner
     from eval.scoring import score
 
@@ -92,19 +102,21 @@ def _generate_results(args: argparse.Namespace, samples: list) -> list[dict[str,
     check_model_folder(args.model, "--model")
     cfg = runner.EvalConfig(model_path=args.model, data_files=[args.data], image_root=args.image_root, k_samples=args.k,
                             temperature=args.temperature, max_response_tokens=args.max_response_tokens,
-                            engine=args.engine, prompt_mode="think",
+                            engine=args.engine, prompt_mode=mode,
                             max_model_len=runner.model_max_len(args.model) or runner.EvalConfig.max_model_len)
     cfg.validate()
     responses = runner._generate(runner._make_engine(cfg), samples, cfg)
     return [r.to_dict() for r in score(samples, responses).records]
 
 
-def _load_results(args: argparse.Namespace, samples: list) -> list[dict[str, Any]]:
-    if args.results is None and args.model is None:
+def _load_results(args: argparse.Namespace, samples: list, path: str | None = None, mode: str = "think") -> list[dict[str, Any]]:
+    """Graded results from `path` (default --results), or generated with --model in `mode`."""
+    path = args.results if path is None else path
+    if path is None and args.model is None:
         raise ConfigError(f"'sail-rl data {args.data_command}' needs --results FILE (or --model PATH)")
-    if args.results is None:
-        return _generate_results(args, samples)
-    path = Path(args.results)
+    if path is None:
+        return _generate_results(args, samples, mode)
+    path = Path(path)
     if not path.is_file():
         raise DataError(f"results file not found: {path}; pass the results.jsonl written by 'sail-rl eval'")
     results = []
@@ -120,7 +132,7 @@ def _check_out(args: argparse.Namespace) -> None:
     from sail_rl.rundir import check_not_input
 
     out = Path(args.out)
-    check_not_input(out, [args.data, args.results], "--out")
+    check_not_input(out, [args.data, args.results, getattr(args, "results_direct", None)], "--out")
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder; give a .jsonl file path")
     if out.exists() and not args.overwrite:
@@ -185,4 +197,26 @@ def _run_rejection_sample(args: argparse.Namespace) -> int:
         print(f"sail-rl data rejection-sample: warning: no correct, well-formed thinking response among "
               f"{len(results)} results; {out} is empty", file=sys.stderr)
     print(f"wrote {len(records)} CoT records from {len(samples)} samples -> {out}")
+    return 0
+
+
+def _run_label_think(args: argparse.Namespace) -> int:
+    from sail_rl.data.filtering import label_think, pass_rate_table
+    from sail_rl.data.mathvista import load_samples, sample_to_record
+
+    _check_out(args)
+    if (args.results is None) != (args.results_direct is None) or (args.results is None and args.model is None):
+        raise ConfigError("'sail-rl data label-think' needs --results (thinking) and --results-direct (direct) "
+                          "graded results, or --model PATH to generate both")
+    samples = load_samples(args.data, args.image_root)
+    rates = {}
+    for mode, path in (("direct", args.results_direct), ("think", args.results)):
+        results = _load_results(args, samples, path, mode)
+        _check_ids(samples, results, args, "left unlabelled")
+        rates[mode] = pass_rate_table(results)
+    labelled = label_think(samples, rates["direct"], rates["think"], margin=args.margin)
+    out = Path(args.out)
+    _write_lines([sample_to_record(s, out.parent) for s in labelled], out)
+    thinking = sum(bool(s.should_think) for s in labelled)
+    print(f"labelled {len(labelled)} samples: {thinking} think, {len(labelled) - thinking} direct -> {args.out}")
     return 0

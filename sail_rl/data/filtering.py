@@ -75,3 +75,29 @@ def select_correct_cot(samples: Sequence[MathVistaSample], responses: Mapping[st
             chosen = dataclasses.replace(s, pid=pid, think_target=text, should_think=True, metadata=metadata)
             records.append(sample_to_record(chosen, image_base))
     return records
+
+
+def label_think(samples: Sequence[MathVistaSample], direct_rates: Mapping[str, float],
+                think_rates: Mapping[str, float], margin: float = 0.0) -> list[MathVistaSample]:
+    """`should_think` from the current model's pass rates (pass@k, as SAIL-VL2's difficulty
+    filter measures them): think where thinking pays, p_think > p_direct + margin, and where
+    neither mode solves it (p_think = p_direct = 0: only reasoning can get there); answer
+    directly where a direct answer does as well (the cheaper response). The rates go into
+    `metadata` (`pass_rate_direct`, `pass_rate_think`). Samples missing a rate keep their label.
+
+    >>> s = [MathVistaSample(pid=p, question="q", image="x", answer="1", question_type="free_form",
+    ...                      answer_type="integer") for p in "abcd"]
+    >>> out = label_think(s, {"a": 1.0, "b": 0.25, "c": 0.0, "d": 0.5}, {"a": 1.0, "b": 0.75, "c": 0.0, "d": 0.5})
+    >>> [(x.pid, x.should_think) for x in out]
+    [('a', False), ('b', True), ('c', True), ('d', False)]
+    """
+    out = []
+    for s in samples:
+        p_direct, p_think = direct_rates.get(s.pid), think_rates.get(s.pid)
+        if p_direct is None or p_think is None:
+            out.append(s)
+            continue
+        should_think = p_think > p_direct + margin or p_think == p_direct == 0.0
+        metadata = dict(s.metadata, pass_rate_direct=p_direct, pass_rate_think=p_think)
+        out.append(dataclasses.replace(s, should_think=should_think, metadata=metadata))
+    return out

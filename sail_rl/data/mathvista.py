@@ -5,6 +5,9 @@ A record (one jsonl line, one json list item or one parquet row) has the MathVis
     pid            str    unique id
     question       str    the question alone (choices are listed separately)
     image          str    image path, relative to the data file's folder (or `image_root`)
+                          (or instead: `images`: [paths], several images, shown in order; or
+                          `video`: a video file or a folder of frames, with optional `num_frames`
+                          (default 8) or `fps` (+ `max_frames`, default 32) saying how to sample it)
     answer         str    the gold answer; for multi_choice the text of one choice (a letter
                           "A".."Z" is accepted and turned into that choice's text)
     question_type  "multi_choice" | "free_form"
@@ -40,7 +43,8 @@ log = logging.getLogger(__name__)
 
 ANSWER_TYPES = ("integer", "float", "text", "list")
 QUESTION_TYPES = ("multi_choice", "free_form")
-REQUIRED_FIELDS = ("pid", "question", "image", "answer", "question_type", "answer_type")
+REQUIRED_FIELDS = ("pid", "question", "answer", "question_type", "answer_type")
+VISUAL_FIELDS = ("image", "images", "video")  # exactly one per record
 LETTERS = string.ascii_uppercase
 _INT_RE = re.compile(r"^[-+]?\d+$")
 _FLOAT_RE = re.compile(r"^[-+]?\d*\.(\d+)$")
@@ -48,7 +52,8 @@ _FLOAT_RE = re.compile(r"^[-+]?\d*\.(\d+)$")
 
 @dataclass
 class MathVistaSample:
-    """One question; `image` is a resolved path. `source` says where it came from (`file:line`)."""
+    """One question; `image` is a resolved path (the first of `images` for a multi-image record,
+    "" for a video). `source` says where it came from (`file:line`)."""
 
     pid: str
     question: str
@@ -64,7 +69,18 @@ class MathVistaSample:
     think_target: Optional[str] = None
     direct_target: Optional[str] = None
     should_think: Optional[bool] = None
+    images: Optional[list[str]] = None  # several images, resolved paths
+    video: Optional[str] = None  # a video file or a folder of frames, resolved
+    video_sampling: Optional[dict[str, Any]] = None  # num_frames | fps (+ max_frames), as the record gave them
     source: str = ""
+
+    def visuals(self) -> list:
+        """What the prompt shows, in order: image paths, or one `Video` of sampled frames."""
+        if self.video is not None:
+            from sail_rl.model.video import load_video
+
+            return [load_video(self.video, where=f"sample {self.pid}", **(self.video_sampling or {}))]
+        return list(self.images) if self.images else [self.image]
 
     @property
     def answer_letter(self) -> Optional[str]:
@@ -170,7 +186,8 @@ def _parse_record(rec: dict, where: str, base_dir: Path, check_images: bool) -> 
         where = f"{where} (pid {rec['pid']})"
     for name in REQUIRED_FIELDS:
         if rec.get(name) is None:
-            raise DataError(f"{where}: missing required field '{name}'; every record needs {', '.join(REQUIRED_FIELDS)}")
+            raise DataError(f"{where}: missing required field '{name}'; every record needs {', '.join(REQUIRED_FIELDS)} "
+                            "and one of image, images, video")
     answer_type, question_type = str(rec["answer_type"]), str(rec["question_type"])
     if answer_type not in ANSWER_TYPES:
         raise DataError(f"{where}: unknown answer_type '{answer_type}'; use one of {', '.join(ANSWER_TYPES)}")
@@ -199,10 +216,7 @@ def _parse_record(rec: dict, where: str, base_dir: Path, check_images: bool) -> 
                     "make the answer the text of one choice (or its letter)"
                 )
     precision = rec.get("precision")
-    image_rel = str(rec["image"])
-    image_path = Path(image_rel) if Path(image_rel).is_absolute() else base_dir / image_rel
-    if check_images:
-        _check_image(image_path, where, image_rel)
+    images, video, sampling = _parse_visuals(rec, where, base_dir, check_images)
     metadata = rec.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise DataError(f"{where}: 'metadata' must be an object, got {type(metadata).__name__}")
@@ -210,7 +224,7 @@ def _parse_record(rec: dict, where: str, base_dir: Path, check_images: bool) -> 
     return MathVistaSample(
         pid=str(rec["pid"]),
         question=str(rec["question"]),
-        image=str(image_path),
+        image=images[0] if images else "",
         answer=answer,
         question_type=question_type,
         answer_type=answer_type,
@@ -222,8 +236,44 @@ def _parse_record(rec: dict, where: str, base_dir: Path, check_images: bool) -> 
         think_target=_opt_str(rec.get("think_target")),
         direct_target=_opt_str(rec.get("direct_target")),
         should_think=None if should_think is None else bool(should_think),
+        images=images if "images" in rec and rec["images"] is not None else None,
+        video=video,
+        video_sampling=sampling,
         source=where,
     )
+
+
+def _resolve(rel: Any, base_dir: Path) -> Path:
+    return Path(str(rel)) if Path(str(rel)).is_absolute() else base_dir / str(rel)
+
+
+def _parse_visuals(rec: dict, where: str, base_dir: Path, check: bool) -> tuple[list[str], Optional[str], Optional[dict]]:
+    """(image paths, video path, video sampling) of a record that has exactly one of image / images / video."""
+    given = [k for k in VISUAL_FIELDS if rec.get(k) is not None]
+    if len(given) != 1:
+        raise DataError(f"{where}: {'no' if not given else ' and '.join(given)} visual field; give exactly one of "
+                        "'image' (a path), 'images' (a list of paths) or 'video' (a file or a folder of frames)")
+    if given[0] == "video":
+        path = _resolve(rec["video"], base_dir)
+        sampling = {k: rec[k] for k in ("num_frames", "fps", "max_frames") if rec.get(k) is not None}
+        if "num_frames" in sampling and "fps" in sampling:
+            raise DataError(f"{where}: give 'num_frames' or 'fps' for the video, not both")
+        for key, value in sampling.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0 or (key != "fps" and value != int(value)):
+                raise DataError(f"{where}: '{key}' must be a positive {'number' if key == 'fps' else 'integer'}, got {value!r}")
+        if check:
+            from sail_rl.model.video import load_video
+
+            load_video(path, where=f"{where}: video '{rec['video']}'", **sampling)  # exists, decodes, has frames
+        return [], str(path), sampling or None
+    rels = rec["images"] if given[0] == "images" else [rec["image"]]
+    if given[0] == "images" and (not isinstance(rels, (list, tuple)) or not rels):
+        raise DataError(f"{where}: 'images' must be a non-empty list of paths, got {rels!r}")
+    paths = [_resolve(rel, base_dir) for rel in rels]
+    if check:
+        for rel, path in zip(rels, paths):
+            _check_image(path, where, str(rel))
+    return [str(p) for p in paths], None, None
 
 
 def load_samples(path: str | Path, image_root: str | Path | None = None, check_images: bool = True) -> list[MathVistaSample]:
@@ -268,12 +318,25 @@ def sample_to_record(sample: MathVistaSample, image_base: str | Path | None = No
     Optional fields that are None are left out, so records stay small."""
     rec = dataclasses.asdict(sample)
     rec.pop("source")
-    if image_base is not None:
+
+    def relative(path: str) -> str:
+        if image_base is None:
+            return path
         try:
-            rec["image"] = str(Path(sample.image).resolve().relative_to(Path(image_base).resolve()))
+            return str(Path(path).resolve().relative_to(Path(image_base).resolve()))
         except ValueError:
-            rec["image"] = str(Path(sample.image).resolve())
-    optional = ("choices", "precision", "unit", "query", "think_target", "direct_target", "should_think")
+            return str(Path(path).resolve())
+
+    sampling = rec.pop("video_sampling") or {}
+    if sample.video is not None:
+        rec.pop("image")
+        rec.update(video=relative(sample.video), **sampling)
+    elif sample.images is not None:
+        rec.pop("image")
+        rec["images"] = [relative(p) for p in sample.images]
+    else:
+        rec["image"] = relative(sample.image)
+    optional = ("choices", "precision", "unit", "query", "think_target", "direct_target", "should_think", "images", "video")
     return {k: v for k, v in rec.items() if not (k in optional and v is None)}
 
 
@@ -297,36 +360,33 @@ def _infer_answer_type(text: str) -> tuple[str, Optional[int]]:
 
 
 def rewrite_mc_to_free_form(sample: MathVistaSample) -> MathVistaSample:
-    """Multiple choice -> free form (SAIL-VL2's RL data): the options stay visible as
-    candidate values, the answer becomes the option text, and the SFT targets box the text.
+    """Multiple choice -> free form (SAIL-VL2's RL data): the question alone, without its options,
+    so a guess among listed options earns nothing; the answer becomes the option's text and the
+    SFT targets box it. The options are kept in `metadata["original_choices"]` for the record.
+    Use it on questions whose answer stands on its own (a number, a name, a colour): "Which of
+    the options ..." has no answer without them (filter such questions out, or keep them MC).
 
     >>> s = MathVistaSample(pid="1", question="What angle is shown?", image="x.png", answer="90°",
     ...                     question_type="multi_choice", answer_type="text", choices=["60°", "90°"],
     ...                     direct_target="\\\\boxed{B}")
     >>> r = rewrite_mc_to_free_form(s)
-    >>> r.question_type, r.answer, r.choices, r.direct_target
-    ('free_form', '90°', None, '\\\\boxed{90°}')
+    >>> r.question_type, r.answer, r.choices, r.direct_target, r.metadata["original_choices"]
+    ('free_form', '90°', None, '\\\\boxed{90°}', ['60°', '90°'])
     >>> print(r.question)
     What angle is shown?
-    Candidate answers: 60°; 90°. Answer with the value itself, not a letter.
     """
     if sample.question_type != "multi_choice" or not sample.choices:
         return sample
     letter = sample.answer_letter
     answer_type, precision = _infer_answer_type(sample.answer)
-    question = (
-        sample.question.rstrip()
-        + "\nCandidate answers: "
-        + "; ".join(sample.choices)
-        + ". Answer with the value itself, not a letter."
-    )
+    question = sample.question.rstrip()
 
     def rebox(target: Optional[str]) -> Optional[str]:
         if target is None or letter is None:
             return target
         return target.replace(f"\\boxed{{{letter}}}", f"\\boxed{{{sample.answer}}}")
 
-    metadata = dict(sample.metadata, rewritten_from="multi_choice")
+    metadata = dict(sample.metadata, rewritten_from="multi_choice", original_choices=list(sample.choices))
     return dataclasses.replace(
         sample,
         question=question,

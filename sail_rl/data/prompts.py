@@ -62,15 +62,18 @@ def question_text(sample: MathVistaSample, mode: PromptMode = "think") -> str:
 
 
 def build_prompt(sample: MathVistaSample, mode: PromptMode = "think"):
-    """(messages, images) for one sample: one user turn, image first, then the text.
+    """(messages, images) for one sample: one user turn, its images (or video) first, then the text.
 
     `mode="auto"` leaves the think/direct choice to the model (thinking-fusion / judging).
     Returns `([{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": str}]}],
-    [PIL.Image.Image in RGB])`.
+    [PIL.Image.Image in RGB])`; several images give several image parts, a video one
+    `{"type": "video"}` part and a `Video` of sampled frames in the list.
     """
     from sail_rl.model.image_processing import load_image
+    from sail_rl.model.video import Video
 
     text = question_text(sample, mode)
-    image = load_image(sample.image, f"sample {sample.pid}")
-    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
-    return messages, [image]
+    visuals = [v if isinstance(v, Video) else load_image(v, f"sample {sample.pid}") for v in sample.visuals()]
+    parts = [{"type": "video" if isinstance(v, Video) else "image"} for v in visuals]
+    messages = [{"role": "user", "content": [*parts, {"type": "text", "text": text}]}]
+    return messages, visuals

@@ -2,7 +2,9 @@
 
 A prompt is ChatML. Each image in a message becomes `<image>` in the text, which the
 processor expands to `<img>` + `<IMG_CONTEXT>` x (tokens_per_tile x tiles) + `</img>`, the
-rows the model overwrites with image features. Modes:
+rows the model overwrites with image features. A video (`sail_rl.model.video.Video`) becomes
+`<video>`, which the processor writes as one `Frame{i}: <image>` line per frame, each frame
+one tile (`expand_videos`): after that a video is images, on every path. Modes:
 
 - thinking: the answer is `<think>...</think>` then a final `\\boxed{}`;
 - direct:   the answer is the final `\\boxed{}` alone;
@@ -11,13 +13,18 @@ rows the model overwrites with image features. Modes:
 
 from __future__ import annotations
 
+import re
+
 import torch
 from transformers import BatchFeature
 from transformers.processing_utils import MultiModalData, ProcessorMixin
 
 from sail_rl.model.image_processing import best_grid
+from sail_rl.model.video import Video, frame_tiles, load_video
 
 IMAGE_PLACEHOLDER = "<image>"
+VIDEO_PLACEHOLDER = "<video>"  # plain text, never a token: expand_videos replaces it before tokenising
+_VISUAL = re.compile(f"({IMAGE_PLACEHOLDER}|{VIDEO_PLACEHOLDER})")
 IMG_START, IMG_END, IMG_CONTEXT = "<img>", "</img>", "<IMG_CONTEXT>"
 THINK_START, THINK_END = "<think>", "</think>"
 SPECIAL_TOKENS = [
@@ -66,17 +73,57 @@ def _content_text(content) -> str:
     for part in content:
         if part.get("type") == "image":
             pieces.append(IMAGE_PLACEHOLDER + "\n")
+        elif part.get("type") == "video":
+            pieces.append(VIDEO_PLACEHOLDER + "\n")
         elif part.get("type") == "text":
             pieces.append(part["text"])
         else:
-            raise ValueError(f"unknown message part type {part.get('type')!r}; use 'image' or 'text'")
+            raise ValueError(f"unknown message part type {part.get('type')!r}; use 'image', 'video' or 'text'")
     return "".join(pieces)
 
 
 def count_images(messages: list[dict]) -> int:
+    """Visual items (images and videos) in the messages: the length of their `images` list."""
     return sum(
-        1 for m in messages if not isinstance(m["content"], str) for p in m["content"] if p.get("type") == "image"
+        1 for m in messages if not isinstance(m["content"], str) for p in m["content"] if p.get("type") in ("image", "video")
     )
+
+
+def count_visuals(text: str) -> int:
+    """`<image>` and `<video>` placeholders in a rendered text."""
+    return len(_VISUAL.findall(text))
+
+
+def expand_videos(text: str, items: list, image_size: int, sample: int = 0) -> tuple[str, list]:
+    r"""Text with `<image>` / `<video>` placeholders and its visual items in the same order ->
+    (text with `<image>` only, images): each video becomes `Frame1: <image>\nFrame2: <image>...`
+    and its frames, squashed to one `image_size` tile each. At a `<video>` the item is a `Video`,
+    or a video file, a folder of frames or a list of images (sampled by `load_video`'s defaults).
+
+    >>> from PIL import Image
+    >>> v = Video([Image.new("RGB", (8, 6))] * 2)
+    >>> text, images = expand_videos("<video>\nWhich way?", [v], 4)
+    >>> text, [im.size for im in images]
+    ('Frame1: <image>\nFrame2: <image>\nWhich way?', [(4, 4), (4, 4)])
+    """
+    pieces = _VISUAL.split(text)
+    if len(pieces) // 2 != len(items):
+        raise ValueError(f"sample {sample}: {len(pieces) // 2} <image>/<video> placeholders but {len(items)} images and videos; "
+                         "put one {'type': 'image'} or {'type': 'video'} part in the messages per item")
+    out, images = [pieces[0]], []
+    for item, kind, rest in zip(items, pieces[1::2], pieces[2::2]):
+        if kind == IMAGE_PLACEHOLDER and isinstance(item, Video):
+            raise ValueError(f"sample {sample}: a Video where the text has {kind}; give a video a {{'type': 'video'}} part")
+        if kind == VIDEO_PLACEHOLDER:
+            # a Video, or what load_video reads with its defaults (8 frames): a file, a folder of frames, a list of images
+            frames = frame_tiles(load_video(item, where=f"sample {sample}"), image_size)
+            out.append("\n".join(f"Frame{i + 1}: {IMAGE_PLACEHOLDER}" for i in range(len(frames))))
+            images.extend(frames)
+        else:
+            out.append(kind)
+            images.append(item)
+        out.append(rest)
+    return "".join(out), images
 
 
 class SailVLProcessor(ProcessorMixin):
@@ -110,8 +157,8 @@ class SailVLProcessor(ProcessorMixin):
         conversations = conversation if batched else [conversation]
         texts = [render_chat(c, thinking=thinking, add_generation_prompt=add_generation_prompt) for c in conversations]
         if return_dict and tokenize:
-            images = [[p["image"] for m in c if not isinstance(m["content"], str) for p in m["content"]
-                       if p.get("type") == "image" and "image" in p] for c in conversations]
+            images = [[p[p["type"]] for m in c if not isinstance(m["content"], str) for p in m["content"]
+                       if p.get("type") in ("image", "video") and p["type"] in p] for c in conversations]
             return self(texts, images=images if any(images) else None, padding=False, return_tensors=None)
         if tokenize:
             ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
@@ -146,7 +193,7 @@ class SailVLProcessor(ProcessorMixin):
         """Texts with `<image>` placeholders (+ images) -> model inputs.
 
         `images` is a list per text (list of lists), or a flat list given to the placeholders
-        in order. Returns input_ids / attention_mask [batch, seq] and pixel_values [tiles, 3, S, S]
+        in order; a `Video` stands where the text has `<video>` (`expand_videos`). Returns input_ids / attention_mask [batch, seq] and pixel_values [tiles, 3, S, S]
         (InternVL's keys, what generic VLM code passes on to the model); with `return_tile_counts`
         also image_tiles_per_sample [batch] and num_tiles (per image). `return_text_replacement_offsets`
         (transformers' convention, what vLLM's Transformers backend asks for): per text, one
@@ -156,6 +203,7 @@ class SailVLProcessor(ProcessorMixin):
         per_sample = _split_images(texts, images)
         all_pixels, all_tiles, tiles_per_sample, tiles_per_image, expanded = [], [], [], [], []
         for i, (t, imgs) in enumerate(zip(texts, per_sample)):
+            t, imgs = self.expand_videos(t, imgs, sample=i)
             if imgs:
                 feat = self.image_processor(imgs, max_tiles=max_tiles)
                 all_pixels.append(feat["pixel_values"])
@@ -182,6 +230,10 @@ class SailVLProcessor(ProcessorMixin):
             data["image_tiles_per_sample"] = torch.tensor(tiles_per_sample, dtype=torch.long)
             data["num_tiles"] = all_tiles
         return BatchFeature(data)
+
+    def expand_videos(self, text: str, items: list, sample: int = 0) -> tuple[str, list]:
+        """`expand_videos` at this processor's tile size: what vLLM's prompt gets for a video."""
+        return expand_videos(text, list(items or []), self.image_processor.image_size, sample)
 
     def num_tiles(self, height: int, width: int, max_tiles: int | None = None) -> int:
         """Tiles an image of this size becomes (its grid, + the thumbnail when there is more than one)."""
@@ -214,12 +266,12 @@ def _split_images(texts: list[str], images) -> list[list]:
         return [list(x) for x in images]
     flat, out = list(images), []
     for t in texts:
-        n = t.count(IMAGE_PLACEHOLDER)
+        n = count_visuals(t)
         out.append(flat[:n])
         flat = flat[n:]
     if flat:
-        raise ValueError(f"{len(images)} images but only {len(images) - len(flat)} <image> placeholders in the texts")
+        raise ValueError(f"{len(images)} images but only {len(images) - len(flat)} <image>/<video> placeholders in the texts")
     return out
 
 
-__all__ = ["SailVLProcessor", "render_chat", "count_images", "SPECIAL_TOKENS"]
+__all__ = ["SailVLProcessor", "render_chat", "count_images", "expand_videos", "SPECIAL_TOKENS", "VIDEO_PLACEHOLDER"]

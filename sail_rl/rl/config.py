@@ -5,7 +5,7 @@
     rollout:   RolloutConfig    (rollouts/types.py)          engine, sampling, lengths
     algorithm: AlgorithmConfig  (sail_rl/algorithms)         advantages, loss, KL, clip
     trainer:   TrainerConfig    (sail_rl/trainer/config.py)  optimiser and batch sizes
-    rewards:   [RewardSpec]     (rewards/registry.py)        with reward_combine / reward_alpha
+    rewards:   [RewardSpec]     (rewards/registry.py)        with reward_combine / reward_alpha / reward_floor
     resources: ResourcesConfig  (below)                      Ray placement
     run:       RunConfig        (below)                      steps, batch, eval, checkpoints, logging
 
@@ -95,6 +95,7 @@ class RunRecipe:
     rewards: list[RewardSpec] = field(default_factory=lambda: [RewardSpec(name="accuracy", weight=0.9), RewardSpec(name="format", weight=0.1)])
     reward_combine: Literal["weighted_sum", "sail_rl_product"] = "weighted_sum"
     reward_alpha: float = 0.9
+    reward_floor: float = 0.5  # sail_rl_product: a right answer keeps >= alpha * floor (rewards/registry.py)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
@@ -120,7 +121,7 @@ class RunRecipe:
         # reward `path:` files are made absolute by RewardSpec.validate (rewards built outside a recipe too)
 
     def rewards_config(self) -> RewardsConfig:
-        return RewardsConfig(list(self.rewards), self.reward_combine, self.reward_alpha)
+        return RewardsConfig(list(self.rewards), self.reward_combine, self.reward_alpha, self.reward_floor)
 
     def validate(self) -> None:
         self.rewards_config().validate()  # loads every reward: plug-in mistakes fail here, before Ray starts

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from sail_rl.errors import DataError
-from sail_rl.model.processing import IMAGE_PLACEHOLDER, render_chat
+from sail_rl.model.processing import count_visuals, render_chat
 from sail_rl.sft.examples import SFTExample
 
 IGNORE_INDEX = -100
@@ -81,12 +81,14 @@ def tokenize_example(example: SFTExample, processor, assistant_turns: str = "all
     tokenizer = processor.tokenizer
     input_ids: list[int] = []
     labels: list[int] = []
-    next_image = 0
+    next_image = next_item = 0
     for text, supervised in chat_segments(example.messages, example.mode, assistant_turns, completion_only_loss):
-        n_images = text.count(IMAGE_PLACEHOLDER)
-        if n_images:
-            text = processor.expand_images(text, tile_counts[next_image: next_image + n_images])
-            next_image += n_images
+        n_items = count_visuals(text)
+        if n_items:  # a video's `<video>` becomes its frames' `<image>`s first
+            text, frames = processor.expand_videos(text, example.images[next_item: next_item + n_items])
+            next_item += n_items
+            text = processor.expand_images(text, tile_counts[next_image: next_image + len(frames)])
+            next_image += len(frames)
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         input_ids += ids
         labels += ids if supervised else [IGNORE_INDEX] * len(ids)
@@ -104,6 +106,7 @@ def tokenize_example(example: SFTExample, processor, assistant_turns: str = "all
 
 def _images(example: SFTExample, processor, pixel_cache: dict | None, max_tiles: int | None = None) -> tuple[list[int], torch.Tensor]:
     from sail_rl.model.image_processing import load_image
+    from sail_rl.model.video import Video, frame_tiles
 
     size = processor.image_processor.image_size
     if not example.images:
@@ -111,7 +114,8 @@ def _images(example: SFTExample, processor, pixel_cache: dict | None, max_tiles:
     key = tuple(str(i) for i in example.images) if all(isinstance(i, str) for i in example.images) else None
     if pixel_cache is not None and key is not None and key in pixel_cache:
         return pixel_cache[key]
-    images = [load_image(img, f"example {example.uid}") for img in example.images]
+    images = [frame for img in example.images for frame in
+              (frame_tiles(img, size) if isinstance(img, Video) else [load_image(img, f"example {example.uid}")])]
     feat = processor.image_processor(images, max_tiles=max_tiles)
     out = (list(feat["num_tiles"]), feat["pixel_values"])
     if pixel_cache is not None and key is not None:

@@ -97,3 +97,55 @@ def test_cli_needs_results_or_model(tmp_path, capsys):
     code = main(["data", "filter", "--data", str(tmp_path / "d.jsonl"), "--out", str(tmp_path / "o.jsonl")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0
+
+
+def test_label_think_from_results_files(tmp_path, capsys):
+    Image.new("RGB", (8, 8)).save(tmp_path / "x.png")
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"pid": s.pid, "question": "q", "image": "x.png", "answer": "1",
+                                        "question_type": "free_form", "answer_type": "integer"}) + "\n" for s in _samples()))
+    # pid 0: direct solves it as well as thinking; pid 1: thinking helps; pid 2: neither solves it
+    graded = {"direct": {"0": [1, 1], "1": [0, 0], "2": [0, 0]}, "think": {"0": [1, 1], "1": [1, 0], "2": [0, 0]}}
+    for mode, table in graded.items():
+        (tmp_path / f"{mode}.jsonl").write_text("".join(json.dumps({"pid": p, "correct": bool(c)}) + "\n"
+                                                        for p, cs in table.items() for c in cs))
+    out = tmp_path / "labelled.jsonl"
+    assert main(["data", "label-think", "--data", str(data), "--results", str(tmp_path / "think.jsonl"),
+                 "--results-direct", str(tmp_path / "direct.jsonl"), "--out", str(out)]) == 0
+    labelled = load_samples(out)
+    assert [(s.pid, s.should_think) for s in labelled] == [("0", False), ("1", True), ("2", True)]
+    assert (labelled[1].metadata["pass_rate_direct"], labelled[1].metadata["pass_rate_think"]) == (0.0, 0.5)
+    assert "1 direct" in capsys.readouterr().out
+    code = main(["data", "label-think", "--data", str(data), "--results", str(tmp_path / "think.jsonl"),
+                 "--out", str(tmp_path / "other.jsonl")])
+    assert code == 2 and "--results-direct" in capsys.readouterr().err
+
+
+def test_label_think_generates_both_modes_with_the_engine(tmp_path, monkeypatch):
+    from rollouts.types import Rollout
+
+    from eval import runner
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "x.png")
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"pid": str(i), "question": "q", "image": "x.png", "answer": "1",
+                                        "question_type": "free_form", "answer_type": "integer"}) + "\n" for i in range(2)))
+
+    class Engine:  # thinking solves pid 1; a direct answer solves pid 0 only
+        def generate(self, requests, sampling):
+            out = []
+            for r in requests:
+                thinking = "Think step by step" in r.messages[0]["content"][-1]["text"]
+                right = thinking or r.request_id == "0"
+                text = ("<think>a</think> " if thinking else "") + ("\\boxed{1}" if right else "\\boxed{2}")
+                out += [Rollout(r.request_id, j, [], [5, 6], [0.0, 0.0], text, "stop") for j in range(sampling.n)]
+            return out
+
+    monkeypatch.setattr(runner, "_make_engine", lambda cfg: Engine())
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"")
+    out = tmp_path / "o.jsonl"
+    assert main(["data", "label-think", "--data", str(data), "--model", str(model), "--k", "2", "--out", str(out)]) == 0
+    assert [(s.pid, s.should_think) for s in load_samples(out)] == [("0", False), ("1", True)]

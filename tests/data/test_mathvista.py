@@ -103,7 +103,7 @@ def test_missing_required_field(tmp_path):
     path = _write(tmp_path, [_record("1", answer="<drop>")])
     assert _one_line_error(path) == (
         f"{path}:1 (pid 1): missing required field 'answer'; "
-        "every record needs pid, question, image, answer, question_type, answer_type"
+        "every record needs pid, question, answer, question_type, answer_type and one of image, images, video"
     )
 
 

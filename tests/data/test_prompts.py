@@ -42,10 +42,12 @@ def test_modes_and_free_form_hints(tmp_path):
 def test_rewrite_mc_to_free_form(tmp_path):
     r = rewrite_mc_to_free_form(_mc(tmp_path))
     assert (r.question_type, r.answer, r.answer_type, r.choices) == ("free_form", "blue", "text", None)
-    assert "Candidate answers: red; blue; 12." in r.question and "not a letter" in r.question
+    assert r.question == _mc(tmp_path).question.rstrip()  # the options are gone: no guessing among them
+    assert r.metadata["original_choices"] == ["red", "blue", "12"]
     assert r.think_target.endswith("\\boxed{blue}") and r.direct_target == "\\boxed{blue}"
     assert r.metadata["rewritten_from"] == "multi_choice"
     numeric = rewrite_mc_to_free_form(MathVistaSample(**{**_mc(tmp_path).__dict__, "answer": "12"}))
     assert (numeric.answer, numeric.answer_type) == ("12", "integer")
     text = build_prompt(r, mode="direct")[0][0]["content"][1]["text"]
-    assert "Choices:" not in text and "Candidate answers" in text
+    for option in ("Choices:", "(A)", "red", "12"):
+        assert option not in text, (option, text)

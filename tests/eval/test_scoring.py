@@ -94,15 +94,15 @@ def test_think_rate_well_formedness_and_lengths():
         "2": [{"response": "<think>a</think><think>b</think> \\boxed{4.5}", "response_tokens": 20}],
         "3": [{"response": "<think>never closed \\boxed{B}", "response_tokens": 30}],
         "4": [{"response": "\\boxed{B}", "response_tokens": 4}],
-        "5": [{"response": "<judge>easy</judge><think>x</think>\\boxed{7}", "response_tokens": 6}],
+        "5": [{"response": " <think>x</think>\\boxed{7}", "response_tokens": 6}],
         "6": [{"response": "\\boxed{[2, 1]}", "response_tokens": 8}],
     }
     m = score(SAMPLES, responses).metrics
-    assert m["think_rate"] == pytest.approx(3 / 6)  # 1, 2, 5 contain <think>...</think>
+    assert m["think_rate"] == pytest.approx(4 / 6)  # 1, 2, 3, 5 open with <think> (3 is cut off)
     assert m["think_well_formed_rate"] == pytest.approx(2 / 4)  # of 1, 2, 3, 5: 1 and 5
     assert m["mean_response_tokens"] == pytest.approx(78 / 6)
     assert m["mean_response_chars"] == pytest.approx(sum(len(r[0]["response"]) for r in responses.values()) / 6)
-    assert m["accuracy_when_direct"] == pytest.approx(2 / 3)  # 3 (unclosed think, still boxes B), 4 right; 6 wrong
+    assert m["accuracy_when_direct"] == pytest.approx(1 / 2)  # 4 right; 6 wrong
     assert m["accuracy_when_thinking"] == 1.0
 
 

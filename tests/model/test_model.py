@@ -165,7 +165,7 @@ def test_processor_expands_image_slots(tiny):
     assert ids.count(tok.convert_tokens_to_ids("<img>")) == 2
     assert batch["num_tiles"] == [1, 3]
     assert ids.count(tok.convert_tokens_to_ids("<IMG_CONTEXT>")) == (1 + 3) * 16
-    with pytest.raises(ValueError, match="2 <image> placeholders but 1 images"):
+    with pytest.raises(ValueError, match="2 <image>/<video> placeholders but 1 images"):
         processor([text], images=[[_image()]])
 
 

@@ -14,8 +14,13 @@ Script = Callable[[str, int], tuple[int, str, float]]
 
 
 class ScriptedJudge:
-    def __init__(self, script: Script) -> None:
+    """`images_per_request` records the images each request carried; `accept_images=False` answers a
+    request with images HTTP 400, as a text-only vLLM server does."""
+
+    def __init__(self, script: Script, accept_images: bool = True) -> None:
         self.script = script
+        self.accept_images = accept_images
+        self.images_per_request: list[int] = []
         self.hits = 0
         self.in_flight = 0
         self.max_in_flight = 0
@@ -31,7 +36,9 @@ class ScriptedJudge:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 content = body["messages"][0]["content"]
                 prompt = content if isinstance(content, str) else content[0]["text"]
+                n_images = 0 if isinstance(content, str) else sum(p.get("type") == "image_url" for p in content)
                 with judge._lock:
+                    judge.images_per_request.append(n_images)
                     judge.hits += 1
                     hit = judge.hits
                     judge.in_flight += 1
@@ -39,6 +46,8 @@ class ScriptedJudge:
                     judge.prompts.append(prompt)
                 try:
                     status, reply, delay_s = judge.script(prompt, hit)
+                    if n_images and not judge.accept_images:
+                        status, reply, delay_s = 400, "this model is not multimodal: image input is not supported", 0.0
                     time.sleep(delay_s)
                     data = json.dumps({"choices": [{"message": {"role": "assistant", "content": reply}}]}).encode()
                     self.send_response(status)

@@ -135,6 +135,30 @@ def test_think_quality_averages_three_checks_and_skips_direct_answers():
     assert scores[0]["grounding"] == 0.0 and scores[1] is None
 
 
+def test_the_think_judge_sees_the_image_by_default_and_a_text_only_endpoint_is_one_line():
+    from PIL import Image
+
+    from sail_rl.model.video import Video
+
+    reply = "Fine.\nCOHERENCE: YES\nGROUNDING: YES\nCONSISTENCY: YES"
+    picture = Image.new("RGB", (8, 8), (200, 30, 30))
+    inputs = [RewardInput("q", "<think>red</think>\\boxed{red}", images=[picture]),
+              RewardInput("q", "<think>it moves</think>\\boxed{left}", images=[Video([picture] * 3)])]
+    with ScriptedJudge(lambda p, h: (200, reply, 0.0)) as server:
+        scores = think_quality_reward(inputs, base_url=server.base_url, **FAST)
+        assert sorted(server.images_per_request) == [1, 3]  # the picture; the clip's three frames
+        assert [s["score"] for s in scores] == [1.0, 1.0]
+        think_quality_reward(inputs[:1], base_url=server.base_url, send_images=False, **FAST)
+        assert server.images_per_request[-1] == 0
+    with ScriptedJudge(lambda p, h: (200, reply, 0.0), accept_images=False) as server:
+        with pytest.raises(RewardError, match="refused a request with images .*set send_images: false") as err:
+            think_quality_reward(inputs[:1], base_url=server.base_url, **FAST)
+        assert "\n" not in str(err.value)
+        llm = llm_verifier_reward([RewardInput("q", "\\boxed{red}", "red", images=[picture])],
+                                  base_url=server.base_url, **FAST)  # the verifier sends no image unless asked
+        assert server.images_per_request[-1] == 0 and llm[0]["parse_failed"] == 1.0
+
+
 def test_endpoint_down_is_one_clear_error_or_zero_with_on_error_zero():
     url = f"http://127.0.0.1:{free_port()}/v1"
     kwargs = {"base_url": url, "max_retries": 1, "backoff_s": 0.01, "timeout_s": 2.0}

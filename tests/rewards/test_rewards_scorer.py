@@ -4,6 +4,7 @@ async rewards, and the step metrics computed once."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 
@@ -104,18 +105,43 @@ def test_dict_rewards_give_named_components_and_their_mean():
 
 
 def test_sail_rl_product_combination():
-    fmt = "<judge>think</judge><think>ok</think> \\boxed{4}"
+    fmt = "<think>ok</think> \\boxed{4}"
     batch = [
         RewardInput("q", fmt, "4", extra={"should_think": True}),      # all right: 0.9*1 + 0.1*1
         RewardInput("q", fmt, "5", extra={"should_think": True}),      # wrong answer: 0 + 0.1
-        RewardInput("q", fmt, "4", extra={"should_think": False}),     # wrong decision: 0 + 0.1
-        RewardInput("q", "\\boxed{4}", "4", extra={"should_think": False}),  # bad format, no judge block
+        RewardInput("q", fmt, "4", extra={"should_think": False}),     # right answer, wrong decision: 0.9*0.5 + 0.1
+        RewardInput("q", "\\boxed{4}", "4", extra={"should_think": False}),  # right, right decision, not the think layout
     ]
     specs = [RewardSpec(name="accuracy"), RewardSpec(name="format"), RewardSpec(name="judging"),
              RewardSpec(name="overlong", weight=0.5, kwargs={"max_response_tokens": 3, "overlong_buffer_tokens": 2})]
     result = RewardScorer(specs, combine="sail_rl_product", alpha=0.9).score(batch)
     # overlong has no role: added with its weight (fmt: 2 words -> -0.5 * 0.5; a lone box: 0)
-    assert result.totals == pytest.approx([1.0 - 0.25, 0.1 - 0.25, 0.1 - 0.25, 0.0])
+    assert result.totals == pytest.approx([1.0 - 0.25, 0.1 - 0.25, 0.55 - 0.25, 0.9])
+
+
+VALUES = (None, 0.0, 1 / 3, 2 / 3, 1.0)
+
+
+@pytest.mark.parametrize("alpha, floor", [(0.9, 0.5), (0.9, 0.2), (0.7, 0.5), (0.6, 0.9)])
+def test_a_right_answer_beats_a_wrong_one_in_every_combination(alpha, floor):
+    """Every judge x think x format combination (None = not applicable): right > wrong with the same
+    format, and a right answer in the wrong format > a wrong answer in the right one."""
+    from rewards.scorer import sail_rl_product
+
+    for judge, think, judge2, think2 in itertools.product(VALUES, repeat=4):
+        for fmt in (0.0, 1.0, None):
+            right = sail_rl_product(1.0, judge, think, fmt, alpha, floor)
+            assert right > sail_rl_product(0.0, judge2, think2, fmt, alpha, floor), (judge, think, judge2, think2, fmt)
+        assert sail_rl_product(1.0, judge, think, 0.0, alpha, floor) > sail_rl_product(0.0, judge2, think2, 1.0, alpha, floor)
+
+
+def test_settings_where_format_could_outweigh_correctness_are_refused():
+    from rewards.registry import RewardsConfig
+
+    specs = [RewardSpec(name="accuracy"), RewardSpec(name="format")]
+    with pytest.raises(ConfigError, match="a wrong answer in the right format would outscore a right one"):
+        RewardsConfig(specs, "sail_rl_product", alpha=0.6, floor=0.5).validate()
+    RewardsConfig(specs, "sail_rl_product", alpha=0.9, floor=0.5).validate()
 
 
 def test_product_without_judge_or_think_treats_them_as_one():

@@ -82,7 +82,7 @@ def test_a_missing_initial_model_is_an_error_unless_a_preset_is_named(tmp_path, 
 
 
 @pytest.mark.slow
-def test_pipeline_runs_all_stages_then_skips_them(tmp_path, tiny_dir):
+def test_pipeline_runs_all_stages_then_skips_them(tmp_path, tiny_dir, tiny_judge):
     data = tmp_path / "data"
     subprocess.run([sys.executable, "-m", "sail_rl.cli", "data", "synth", "--out", str(data), "--n", "24", "--split-eval", "4",
                     "--families", "shape_colour"], check=True)
@@ -101,7 +101,9 @@ def test_pipeline_runs_all_stages_then_skips_them(tmp_path, tiny_dir):
          "overrides": sft + [f"data.sources=[{{path: {data}/data.jsonl, mode: direct, ratio: 0.9}}, {{path: {data}/data.jsonl, mode: think, ratio: 0.1}}]"]},
         {"name": "rl_mixed", "kind": "rl", "recipe": str(REPO / "recipes/mathvista_grpo.yaml"),
          "overrides": rl + ["reward_combine=sail_rl_product", "data.prompt_mode=auto",
-                            "rewards=[{name: accuracy, role: answer}, {name: judging, role: judge}, {name: format, role: format, kwargs: {mode: auto}}]"]},
+                            "rewards=[{name: accuracy, role: answer}, {name: think_quality, role: think, kwargs: "
+                            f"{{base_url: '{tiny_judge['base_url']}', model: {tiny_judge['model']}, max_tokens: 16, send_images: false}}}}, "
+                            "{name: judging, role: judge}, {name: format, role: format, kwargs: {mode: auto}}]"]},
     ]
     recipe = tmp_path / "pipeline.yaml"
     recipe.write_text(json.dumps({"output_dir": str(tmp_path / "p"), "initial_model": str(tiny_dir), "stages": stages}))
@@ -112,6 +114,11 @@ def test_pipeline_runs_all_stages_then_skips_them(tmp_path, tiny_dir):
     assert Path(outputs["rejection_sampling"]).is_file()
     for name in ("longcot_sft", "rl_verifiable", "think_fusion_sft", "rl_mixed"):
         assert (Path(outputs[name]) / "config.json").is_file(), name
+    # the mixed stage scored with all four SAIL-RL rewards, the judge answering every call
+    mixed = [json.loads(line) for line in (tmp_path / "p" / "05_rl_mixed" / "run" / "metrics.jsonl").read_text().splitlines()]
+    step = next(r for r in mixed if "prompts" in r)
+    assert {"reward/accuracy/mean", "reward/think_quality/not_applicable", "reward/judging/mean", "reward/format/mean"} <= set(step)
+    assert step["reward/think_quality/errors"] == 0.0
     again = subprocess.run([sys.executable, "-m", "sail_rl.cli", "pipeline", str(recipe)], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and again.stdout.count(": REUSE - done with these inputs") == len(stages), again.stdout
     # an edited stage reruns, and every stage after it

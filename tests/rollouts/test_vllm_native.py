@@ -1,6 +1,6 @@
 """The whole SAIL-VL inside vLLM (Transformers modeling backend) on the CPU: log-prob parity with
-the trainer for text, one image, a multi-tile image and two images in a prompt, before and after a
-weight sync that reaches the vision tower.
+the trainer for text, one image, a multi-tile image, two images and a 4-frame video in a prompt,
+before and after a weight sync that reaches the vision tower.
 
 One engine for the module (start ~30 s on 2 cores).
 """
@@ -15,6 +15,7 @@ import torch
 
 from rollouts.engine import make_engine
 from rollouts.types import GenerationRequest, RolloutConfig, SamplingConfig
+from sail_rl.model.video import Video
 from tests.rollouts.helpers import image, text_request, trainer_logprobs
 
 pytestmark = pytest.mark.slow
@@ -23,7 +24,8 @@ SAMPLING = SamplingConfig(rollouts_per_prompt=2, temperature=0.9, max_response_t
 
 def _requests() -> list[GenerationRequest]:
     def with_images(rid, images):
-        content = [{"type": "image"} for _ in images] + [{"type": "text", "text": "Which is larger?"}]
+        parts = [{"type": "video" if isinstance(i, Video) else "image"} for i in images]
+        content = parts + [{"type": "text", "text": "Which is larger?"}]
         return GenerationRequest([{"role": "user", "content": content}], images, rid, thinking=True)
 
     return [
@@ -31,6 +33,7 @@ def _requests() -> list[GenerationRequest]:
         with_images("one_tile", [image(0, size=(64, 64))]),
         with_images("multi_tile", [image(1, size=(200, 64))]),
         with_images("two_images", [image(2, size=(64, 64)), image(3, size=(128, 64))]),
+        with_images("video", [Video([image(4 + t, size=(96, 64)) for t in range(4)])]),  # 4 frames, 1 tile each
     ]
 
 
@@ -41,10 +44,13 @@ def engine(tiny_dir):
     eng.close()
 
 
+IDS = ("text", "one_tile", "multi_tile", "two_images", "video")
+
+
 def _max_diffs(model, engine) -> dict[str, float]:
     rollouts = engine.generate(_requests(), SAMPLING)
     diffs = {}
-    for rid in ("text", "one_tile", "multi_tile", "two_images"):
+    for rid in IDS:
         mine = [r for r in rollouts if r.request_id == rid]
         trainer, engine_lp, mask = trainer_logprobs(model, mine, engine.tokenizer, SAMPLING.temperature, engine.banned)
         assert mask.sum() == sum(len(r.response_logprobs) for r in mine) > 0
@@ -56,11 +62,14 @@ def test_prompts_expand_as_the_processor_does(engine):
     rollouts = engine.generate(_requests(), SamplingConfig(rollouts_per_prompt=1, temperature=0, max_response_tokens=2))
     tiles = {r.request_id: r.num_image_tiles for r in rollouts}
     # 64x64 -> 1 tile; 200x64 -> 3x1 grid + thumbnail; two images -> 1 + (2x1 + thumbnail)
-    assert tiles == {"text": 0, "one_tile": 1, "multi_tile": 4, "two_images": 4}
+    assert tiles == {"text": 0, "one_tile": 1, "multi_tile": 4, "two_images": 4, "video": 4}
     ctx = engine.processor.image_token_id
     for r in rollouts:
         assert r.prompt_token_ids.count(ctx) == 16 * r.num_image_tiles  # 16 tokens per tile on the tiny preset
         assert (0 if r.pixel_values is None else r.pixel_values.shape[0]) == r.num_image_tiles
+    video = next(r for r in rollouts if r.request_id == "video")
+    prompt = engine.tokenizer.decode(video.prompt_token_ids)
+    assert [prompt.count(f"Frame{i}: <img>") for i in range(1, 6)] == [1, 1, 1, 1, 0]  # one line per frame
 
 
 def test_parity_before_and_after_a_sync_that_reaches_the_vision_tower(engine, tiny, tiny_seed1):
@@ -82,7 +91,7 @@ def test_parity_before_and_after_a_sync_that_reaches_the_vision_tower(engine, ti
     print("parity after a vision-only sync", vision_only)
     assert max(vision_only.values()) <= 1e-4, vision_only
     unscaled = _max_diffs(tiny_seed1, engine)
-    assert unscaled["text"] <= 1e-4 and min(unscaled[k] for k in ("one_tile", "multi_tile", "two_images")) > 1e-3, unscaled
+    assert unscaled["text"] <= 1e-4 and min(unscaled[k] for k in IDS[1:]) > 1e-3, unscaled
     engine.update_weights(model.state_dict())
     assert max(_max_diffs(model, engine).values()) <= 1e-4
 

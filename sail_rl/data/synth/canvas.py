@@ -49,6 +49,7 @@ class SynthItem:
     choices: Optional[list[str]] = None
     precision: Optional[int] = None
     truth: dict[str, Any] = field(default_factory=dict)
+    frames: Optional[list[Image.Image]] = None  # a video family's clip (`image` is then its first frame)
 
     @property
     def boxed(self) -> str:

@@ -1,4 +1,5 @@
-"""Write a synthetic dataset: `data.jsonl` (+ `eval.jsonl`), `images/*.png`, `info.json`.
+"""Write a synthetic dataset: `data.jsonl` (+ `eval.jsonl`), `images/*.png` (`videos/*.mp4` for
+the video families), `info.json`.
 
 Deterministic per seed: sample i of a split draws from its own `random.Random(f"{seed}:{split}:{i}")`
 (no global random state), families go round-robin, PNGs are written with fixed encoder
@@ -19,6 +20,7 @@ from sail_rl.data.synth.arith import make_arith_sum, make_arith_sum_float
 from sail_rl.data.synth.bars import make_bars_extreme, make_bars_value
 from sail_rl.data.synth.canvas import SynthItem
 from sail_rl.data.synth.clock import make_angle, make_clock_hour
+from sail_rl.data.synth.motion import make_dot_direction, make_flash_count, make_last_shape
 from sail_rl.data.synth.shapes import make_count_shapes, make_shape_colour
 from sail_rl.errors import ConfigError
 
@@ -34,6 +36,13 @@ FAMILIES: dict[str, Maker] = {
     "angle": make_angle,
     "shape_colour": make_shape_colour,
 }
+# clips, written as video files: asked for by name (`--families dot_direction,...`), never by default
+VIDEO_FAMILIES: dict[str, Maker] = {
+    "dot_direction": make_dot_direction,
+    "flash_count": make_flash_count,
+    "last_shape": make_last_shape,
+}
+ALL_FAMILIES: dict[str, Maker] = {**FAMILIES, **VIDEO_FAMILIES}
 MAX_REDRAWS = 50
 
 
@@ -60,12 +69,14 @@ def think_target(item: SynthItem) -> str:
 
 
 def item_to_record(item: SynthItem, pid: str, image_rel: str, split: str) -> dict[str, Any]:
-    """A MathVista-format record (fixed key order, no timestamps)."""
+    """A MathVista-format record (fixed key order, no timestamps); a video family's `image_rel`
+    is its video file, recorded as `video` with `num_frames` (every frame kept)."""
     width, height = item.image.size
+    visual = {"image": image_rel} if item.frames is None else {"video": image_rel, "num_frames": len(item.frames)}
     return {
         "pid": pid,
         "question": item.question,
-        "image": image_rel,
+        **visual,
         "choices": item.choices,
         "unit": None,
         "precision": item.precision,
@@ -99,6 +110,26 @@ def _png_bytes(item: SynthItem) -> bytes:
     return buf.getvalue()
 
 
+def _content_digest(item: SynthItem) -> bytes:
+    """What makes two samples the same: the pixels (every frame of a clip) and the question."""
+    pixels = _png_bytes(item) if item.frames is None else b"".join(f.tobytes() for f in item.frames)
+    return hashlib.sha256(pixels + item.question.encode()).digest()
+
+
+def _write_visual(out: Path, item: SynthItem, pid: str) -> str:
+    """The item's PNG, or its clip as an mp4; returns the path relative to `out`."""
+    if item.frames is None:
+        rel = f"images/{pid}.png"
+        (out / rel).write_bytes(_png_bytes(item))
+        return rel
+    from sail_rl.model.video import write_video
+
+    rel = f"videos/{pid}.mp4"
+    (out / "videos").mkdir(exist_ok=True)
+    write_video(item.frames, out / rel)
+    return rel
+
+
 def _write_split(out: Path, split: str, n: int, seed: int, size_px: int, levels: list[int],
                  families: list[str], avoid: set[bytes]) -> tuple[Path, set[bytes], dict[str, int]]:
     """Generate n samples of one split; skip (redraw) images whose hash is in `avoid`."""
@@ -110,15 +141,13 @@ def _write_split(out: Path, split: str, n: int, seed: int, size_px: int, levels:
             family = families[i % len(families)]
             for attempt in range(MAX_REDRAWS):
                 rng = random.Random(f"{seed}:{split}:{i}:{attempt}")
-                item = FAMILIES[family](rng, size_px, rng.choice(levels))
-                png = _png_bytes(item)
-                digest = hashlib.sha256(png + item.question.encode()).digest()
+                item = ALL_FAMILIES[family](rng, size_px, rng.choice(levels))
+                digest = _content_digest(item)
                 if digest not in avoid:
                     break
             hashes.add(digest)
             pid = f"{split}-{i:06d}"
-            image_rel = f"images/{pid}.png"
-            (out / image_rel).write_bytes(png)
+            image_rel = _write_visual(out, item, pid)
             f.write(json.dumps(item_to_record(item, pid, image_rel, split), ensure_ascii=False) + "\n")
             counts[family] = counts.get(family, 0) + 1
     return jsonl, hashes, counts
@@ -129,9 +158,10 @@ def estimate_bytes(n_total: int, size_px: int, levels: list[int], families: list
     per_sample = []
     for i, family in enumerate(families):
         rng = random.Random(f"estimate:{i}")
-        item = FAMILIES[family](rng, size_px, max(levels))
+        item = ALL_FAMILIES[family](rng, size_px, max(levels))
         record = item_to_record(item, "train-000000", "images/train-000000.png", "train")
-        per_sample.append(len(_png_bytes(item)) + len(json.dumps(record)) + 1)
+        frames = len(item.frames) if item.frames else 1  # a clip: at most a PNG a frame
+        per_sample.append(frames * len(_png_bytes(item)) + len(json.dumps(record)) + 1)
     return int(n_total * sum(per_sample) / len(per_sample) * 1.2)  # 20% headroom: images vary
 
 
@@ -145,9 +175,9 @@ def generate_dataset(out_dir: str | Path, n: int, seed: int = 0, size_px: int = 
     `out_dir` holding anything but the same job's files (`overwrite` empties it first, so no
     file of an earlier, different data set stays beside the new one)."""
     families = list(families or FAMILIES)
-    unknown = [f for f in families if f not in FAMILIES]
+    unknown = [f for f in families if f not in ALL_FAMILIES]
     if unknown:
-        raise ConfigError(f"unknown synth family '{unknown[0]}'; valid: {', '.join(FAMILIES)}")
+        raise ConfigError(f"unknown synth family '{unknown[0]}'; valid: {', '.join(ALL_FAMILIES)}")
     if n <= 0 or eval_n < 0:
         raise ConfigError(f"--n must be positive and --split-eval non-negative, got {n} and {eval_n}")
     if not 32 <= size_px <= 512:
