@@ -91,5 +91,6 @@ def test_trl_grpo_trainer_steps_on_image_prompts(tiny_dir, tmp_path):
     trainer.train()
     changed = {k for k, v in model.named_parameters() if not torch.equal(v, before[k])}
     assert any(k.startswith("model.language_model.") for k in changed)
-    assert any(k.startswith("model.multi_modal_projector.") for k in changed)  # the image path carried gradients
+    assert any(k.startswith("model.multi_modal_projector.") for k in changed)  # the image path carried gradients,
+    assert any(k.startswith("model.vision_tower.") for k in changed)  # down to the vision tower
     assert trainer.state.global_step == 1
