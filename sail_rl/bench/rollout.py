@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"workload: {args.prompts} {'image' if args.images else 'text'} prompts x {args.n} samples x {args.max_tokens} tokens, "
           f"median of {args.repeats} rounds; engine {args.engine}" + (f"; tiles per prompt {tiles}" if args.images else ""))
     for name, tps in median.items():
-        print(f"{name:<42} {tps:10,.0f} tokens/s")
+        print(f"{name:<48} {tps:10,.0f} tokens/s  (rounds {min(rates[name]):,.0f}-{max(rates[name]):,.0f})")
     print(f"ratio sail-rl / raw vLLM: {ours_tps / raw_tps:.2f}  (engine log-probs {'off' if args.no_logprobs else 'on'})")
     print(f"ratio sail-rl / raw vLLM with logprobs=0 (same work): {ours_tps / raw_lp_tps:.2f}")
     return 0
