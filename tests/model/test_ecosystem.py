@@ -67,7 +67,7 @@ def test_peft_lora_with_standard_names_trains_and_merges(tiny_dir):
         torch.testing.assert_close(merged(**processor_batch).logits, adapter_logits, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.slow  # ~50 s on 2 CPU cores: generation + a GRPO update
+@pytest.mark.slow  # generation + a GRPO update: 11 s on an idle 2-core machine, 39 s on a loaded one
 def test_trl_grpo_trainer_steps_on_image_prompts(tiny_dir, tmp_path):
     """TRL's GRPOTrainer, VLM path (processor as processing_class, images in the prompts): one step
     generates, scores and changes the weights."""
@@ -91,5 +91,6 @@ def test_trl_grpo_trainer_steps_on_image_prompts(tiny_dir, tmp_path):
     trainer.train()
     changed = {k for k, v in model.named_parameters() if not torch.equal(v, before[k])}
     assert any(k.startswith("model.language_model.") for k in changed)
-    assert any(k.startswith("model.multi_modal_projector.") for k in changed)  # the image path carried gradients
+    assert any(k.startswith("model.multi_modal_projector.") for k in changed)  # the image path carried gradients,
+    assert any(k.startswith("model.vision_tower.") for k in changed)  # down to the vision tower
     assert trainer.state.global_step == 1
