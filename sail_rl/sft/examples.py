@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,19 @@ from typing import Any, Literal, Optional, Sequence
 from sail_rl.errors import DataError
 
 Mode = Literal["think", "direct"]
+_THINK_RE = re.compile(r"^\s*<think>.*?</think>\s*", re.DOTALL)
+
+
+def split_think(content: str) -> tuple[str, str]:
+    """(leading think block with its trailing whitespace, the rest): where a target's thought ends.
+
+    >>> split_think("<think>\\nx\\n</think>\\n\\\\boxed{2}")
+    ('<think>\\nx\\n</think>\\n', '\\\\boxed{2}')
+    >>> split_think("\\\\boxed{2}")
+    ('', '\\\\boxed{2}')
+    """
+    match = _THINK_RE.match(content)
+    return (match.group(0), content[match.end():]) if match else ("", content)
 
 
 @dataclass
@@ -204,7 +218,6 @@ def cot_sft_records(pairs: Sequence[tuple[Any, str]], image_base: str | Path | N
     import dataclasses
 
     from sail_rl.data.mathvista import sample_to_record
-    from sail_rl.sft.masks import split_think
 
     seen: dict[str, int] = {}
     for sample, _ in pairs:
