@@ -102,6 +102,7 @@ class SFTTrainConfig:
     completion_only_loss: bool = True  # False: loss on every non-image, non-pad token
     assistant_turns: Literal["all", "last"] = "all"  # which assistant turns of a conversation are supervised
     packing: bool = False
+    dataloader_num_workers: int = 0  # processes building micro-batches ahead of the step (0: in the training process)
     freeze_vision_tower: bool = False
     freeze_projector: bool = False
     lora: LoraSection = field(default_factory=LoraSection)
@@ -122,6 +123,8 @@ class SFTTrainConfig:
         if self.strategy == "fsdp2" and self.lora.enabled:
             raise ConfigError("train.strategy fsdp2 with train.lora.enabled is not supported (merging adapters into "
                               "sharded weights); use train.strategy: ddp for LoRA runs")
+        if self.dataloader_num_workers < 0:
+            raise ConfigError(f"train.dataloader_num_workers must be >= 0, got {self.dataloader_num_workers}")
         for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "max_length", "logging_steps"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")

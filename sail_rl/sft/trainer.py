@@ -40,7 +40,8 @@ from sail_rl.errors import ConfigError
 from sail_rl.sft import checkpoint as ckpt
 from sail_rl.sft.config import SFTRecipe
 from sail_rl.sft.examples import SourceData, default_epoch_size, epoch_plan
-from sail_rl.sft.masks import IGNORE_INDEX, SFTCollator, tokenize_example
+from sail_rl.sft.loader import Features, micro_batch_loader
+from sail_rl.sft.masks import IGNORE_INDEX
 from sail_rl.trainer import parallel, precision
 from sail_rl.schedule import lr_lambda  # noqa: F401  (re-exported: the SFT tests use it)
 
@@ -134,10 +135,9 @@ class SFTTrainer:
                               "process(es)); lower train.per_device_train_batch_size or add data")
         steps_per_epoch = self.batches_per_epoch // self.cfg.gradient_accumulation_steps
         self.total_steps = self.cfg.max_steps if self.cfg.max_steps > 0 else max(1, int(steps_per_epoch * self.cfg.num_train_epochs))
-        self.collator = SFTCollator(self.processor.tokenizer.pad_token_id)
-        self._features: dict[tuple[int, int], dict] = {}
-        self._pixels: dict = {}
-        self._plan_epoch, self._plan = -1, []
+        self.features = Features(self.sources, self.processor, self.cfg.assistant_turns, self.cfg.completion_only_loss,
+                                 self.cfg.max_length, recipe.model.max_tiles)
+        self._stream = None  # the micro-batch generator from the data position on (`_micro_batches`)
         self.step, self.epoch, self.position = 0, 0, 0
         self.model = self._build_model(recipe.model.path)
         self._build_optimizer()
@@ -181,26 +181,26 @@ class SFTTrainer:
 
     # ------------------------------------------------------------------ data
 
-    def _feature(self, source: int, index: int) -> dict:
-        key = (source, index)
-        if key not in self._features:
-            self._features[key] = tokenize_example(
-                self.sources[source][index], self.processor, self.cfg.assistant_turns, self.cfg.completion_only_loss,
-                self.cfg.max_length, self._pixels, self.recipe.model.max_tiles)
-        return self._features[key]
+    def _micro_batches(self):
+        """This rank's collated micro-batches from the data position (epoch, position) on, epoch after
+        epoch. The position counts samples of the plan handed to the step (not those a worker built
+        ahead), so a checkpoint taken between steps resumes exactly."""
+        size, end = self.global_batch_size, self.batches_per_epoch * self.global_batch_size
+        while True:
+            if self.position + size > end:
+                self.epoch, self.position = self.epoch + 1, 0
+            plan = epoch_plan([len(s) for s in self.sources], self.ratios, self.epoch, self.cfg.seed, self.epoch_size)
+            # this rank's share of each global micro-batch: rows rank, rank + N, ...
+            chunks = [plan[at: at + size][self.rank:: self.world_size] for at in range(self.position, end, size)]
+            for batch in micro_batch_loader(self.features, chunks, self.cfg.dataloader_num_workers):
+                self.position += size
+                yield batch
 
-    def next_batch(self) -> list[tuple[int, int]]:
-        """The (source, index) pairs of the next global micro-batch (all ranks); advances the data position."""
-        size = self.global_batch_size
-        if self.position + size > self.batches_per_epoch * size:
-            self.epoch, self.position = self.epoch + 1, 0
-        if self._plan_epoch != self.epoch:
-            sizes = [len(s) for s in self.sources]
-            self._plan = epoch_plan(sizes, self.ratios, self.epoch, self.cfg.seed, self.epoch_size)
-            self._plan_epoch = self.epoch
-        picked = self._plan[self.position: self.position + size]
-        self.position += size
-        return picked
+    def next_micro_batch(self) -> dict[str, torch.Tensor]:
+        """The next collated micro-batch of this rank; advances the data position."""
+        if self._stream is None:
+            self._stream = self._micro_batches()
+        return next(self._stream)
 
     # ------------------------------------------------------------------ training
 
@@ -223,8 +223,7 @@ class SFTTrainer:
         loss); this rank's share of each global micro-batch is rows rank, rank + N, ...
         """
         self.optimizer.zero_grad(set_to_none=True)  # here, not after the step: the gradients stay readable
-        micro = [self.collator([self._feature(s, i) for s, i in self.next_batch()[self.rank :: self.world_size]])
-                 for _ in range(self.cfg.gradient_accumulation_steps)]
+        micro = [self.next_micro_batch() for _ in range(self.cfg.gradient_accumulation_steps)]
         n_local = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro)
         n_items = self._sum(n_local)
         aux_coef = getattr(self.model.config.get_text_config(), "router_aux_loss_coef", 0.0) or 0.0
