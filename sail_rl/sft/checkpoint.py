@@ -1,33 +1,28 @@
-"""Checkpoints in the layout `load_model` / `load_processor` read, written atomically.
+"""The HF export of an SFT run: the model `load_model` / `load_processor` read, written atomically.
 
     output_dir/
       config.json, model.safetensors, tokenizer + processor files   the final model (LoRA merged)
-      checkpoint-STEP/                                               same layout, plus trainer_state.pt
-      log.jsonl                                                      one line of metrics per logging step
+      checkpoints/step_N/                                            sharded checkpoints (`sail_rl.trainer.checkpoint`,
+                                                                     the RL layout; `sail-rl export` makes a model of one)
+      sft_recipe.yaml, log.jsonl                                     the recipe; one line of metrics per logging step
 
-A checkpoint is written to `checkpoint-STEP.tmp` and renamed when complete, so a crash
-leaves either the whole checkpoint or a `.tmp` that `latest_checkpoint` ignores; free space
-is checked before (the size of the last checkpoint) and a failed write removes its `.tmp`. The final
-model goes to a temporary folder too and its files are moved into `output_dir` one by one
-(`os.replace`, atomic per file), `config.json` last: `load_model` never sees a
-config without its weights. With LoRA the saved weights are base + B @ A (merged), computed
-without touching the live model, so training (and resume) stays bit-exact.
+The final model goes to a temporary folder and its files are moved into `output_dir` one by
+one (`os.replace`, atomic per file), `config.json` last: `load_model` never sees a config
+without its weights; free space is checked before and a failed write removes the temporary
+folder. With LoRA the saved weights are base + B @ A (merged), computed without touching the
+live model, so training (and resume) stays bit-exact.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 
-from sail_rl.rundir import check_free_space, make_readable, tree_bytes, write_or_clean
-
-_CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
-TRAINER_STATE = "trainer_state.pt"
+from sail_rl.rundir import check_free_space, make_readable, write_or_clean
 
 
 def merged_state_dict(model) -> dict[str, torch.Tensor]:
@@ -76,29 +71,6 @@ def _write_or_clean(tmp: Path, write, out_dir: Path) -> None:
     write_or_clean(tmp, write, out_dir, "older checkpoints: train.save_total_limit")
 
 
-def save_checkpoint(out_dir: Path, step: int, model, processor, trainer_state: dict[str, Any], keep_last: int) -> Path:
-    """Write `out_dir/checkpoint-STEP` atomically; delete all but the newest `keep_last`."""
-    final = out_dir / f"checkpoint-{step}"
-    tmp = out_dir / f"checkpoint-{step}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    previous = latest_checkpoint(out_dir)
-    needed = tree_bytes(previous) if previous else estimated_bytes(model) * 3  # weights + two Adam moments
-    check_free_space(out_dir, needed, f"checkpoint {step}")
-    tmp.mkdir(parents=True)
-
-    def write() -> None:
-        save_model_files(model, processor, tmp)
-        torch.save(trainer_state, tmp / TRAINER_STATE)
-        make_readable(tmp)
-
-    _write_or_clean(tmp, write, out_dir)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    for old in list_checkpoints(out_dir)[:-keep_last]:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
 def save_final(out_dir: Path, model, processor, extra_files: Optional[dict[str, str]] = None) -> Path:
     """The final model into `out_dir` itself, file by file, config.json last."""
     tmp = out_dir / ".final.tmp"
@@ -118,39 +90,3 @@ def save_final(out_dir: Path, model, processor, extra_files: Optional[dict[str, 
         os.replace(path, out_dir / path.name)
     shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
-
-
-def list_checkpoints(out_dir: Path) -> list[Path]:
-    """Complete checkpoints (no `.tmp`), oldest first."""
-    if not out_dir.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in out_dir.iterdir() if (m := _CKPT_RE.match(p.name)) and (p / TRAINER_STATE).is_file()]
-    return [p for _, p in sorted(found)]
-
-
-def latest_checkpoint(out_dir: Path) -> Optional[Path]:
-    ckpts = list_checkpoints(out_dir)
-    return ckpts[-1] if ckpts else None
-
-
-def rng_state() -> dict[str, Any]:
-    import random
-
-    import numpy as np
-
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    import random
-
-    import numpy as np
-
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])

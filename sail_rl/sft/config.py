@@ -83,7 +83,7 @@ class LoraSection:
 class SFTTrainConfig:
     """Recipe section `train:`."""
 
-    output_dir: str = "runs/tiny-sft"  # final model here; checkpoints in output_dir/checkpoint-STEP
+    output_dir: str = "runs/tiny-sft"  # final model (HF) here; sharded checkpoints in output_dir/checkpoints/step_N
     learning_rate: float = 2e-3
     max_steps: int = -1  # -1: num_train_epochs decides
     num_train_epochs: float = 1.0

@@ -43,7 +43,7 @@ def test_thinking_fusion_recipe_end_to_end(tmp_path):
                   "format_eval.max_new_tokens=8")
     assert result.returncode == 0, result.stderr[-2000:]
     out = tmp_path / "out"
-    assert (out / "config.json").is_file() and (out / "checkpoint-3" / "trainer_state.pt").is_file()
+    assert (out / "config.json").is_file() and (out / "checkpoints" / "step_3" / "shards").is_dir()
     report = json.loads((out / "format_eval.json").read_text())
     assert report["think"]["n"] == report["direct"]["n"] == 4
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
@@ -56,5 +56,5 @@ def test_thinking_fusion_recipe_end_to_end(tmp_path):
                    f"train.output_dir={out}", "train.max_steps=8", "train.save_steps=3", "format_eval.data_file=null",
                    "--resume", "--allow-recipe-change")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert f"resumed from {out / 'checkpoint-3'} (step 3," in resumed.stdout  # the newest complete checkpoint
+    assert f"resumed from {out / 'checkpoints' / 'step_3'} (step 3," in resumed.stdout  # the newest complete checkpoint
     assert json.loads((out / "log.jsonl").read_text().splitlines()[-1])["step"] == 8

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from sail_rl.errors import ConfigError
-from sail_rl.sft import checkpoint as ckpt
 from sail_rl.sft.trainer import SFTTrainer, lr_lambda
 
 
@@ -60,17 +59,21 @@ def test_lora_merged_checkpoint_matches_adapter_model(make_recipe, tmp_path):
     torch.testing.assert_close(merged_logits, adapter_logits, atol=1e-5, rtol=1e-5)
 
 
-def test_checkpoints_are_atomic_and_pruned(make_recipe):
+def test_checkpoints_are_sharded_atomic_and_pruned(make_recipe):
+    from sail_rl.trainer import checkpoint
+
     trainer = SFTTrainer(make_recipe(max_steps=4, save_steps=1, save_total_limit=2), log=_quiet)
     trainer.train()
     out = trainer.output_dir
-    assert [p.name for p in ckpt.list_checkpoints(out)] == ["checkpoint-2", "checkpoint-3"]
-    (out / "checkpoint-9.tmp").mkdir()  # a save that crashed half-way
-    assert ckpt.latest_checkpoint(out).name == "checkpoint-3"
+    assert [p.name for p in checkpoint.list_checkpoints(out)] == ["step_2", "step_3"]
+    (out / "checkpoints" / "step_9.tmp").mkdir()  # a save that crashed half-way
+    newest = checkpoint.latest_checkpoint(out)
+    assert newest.name == "step_3" and (newest / checkpoint.SHARDS_DIR / ".metadata").is_file()
+    assert not list(newest.glob("*.safetensors"))  # no HF export per save: only at the end of the stage
     assert (out / "config.json").is_file() and not (out / ".final.tmp").exists()
     from sail_rl.model.builder import load_model, load_processor
 
-    load_model(out / "checkpoint-3"), load_processor(out / "checkpoint-3")  # the HF layout load_model reads
+    load_model(out), load_processor(out)  # the final export, the HF layout load_model reads
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -81,8 +84,7 @@ def test_resume_gives_the_same_weights_as_a_straight_run(make_recipe, workers):
     straight = SFTTrainer(make_recipe("straight", **train), log=_quiet)
     straight.train()
     resumed_dir = straight.output_dir.parent / "resumed"
-    resumed_dir.mkdir()
-    shutil.copytree(straight.output_dir / "checkpoint-2", resumed_dir / "checkpoint-2")
+    shutil.copytree(straight.output_dir / "checkpoints" / "step_2", resumed_dir / "checkpoints" / "step_2")
     resumed = SFTTrainer(make_recipe("resumed", **train), log=_quiet)
     resumed.train(resume=True)
     assert (resumed.step, resumed.epoch, resumed.position) == (straight.step, straight.epoch, straight.position)
