@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
-import torch.nn.functional as F
 
 from sail_rl.config import dump_yaml
 from sail_rl.errors import ConfigError
@@ -41,28 +40,13 @@ from sail_rl.sft import checkpoint as ckpt
 from sail_rl.sft.config import SFTRecipe
 from sail_rl.sft.examples import SourceData, default_epoch_size, epoch_plan
 from sail_rl.sft.loader import Features, micro_batch_loader
+from sail_rl.sft.loss import packed_loss, padded_loss
 from sail_rl.sft.masks import IGNORE_INDEX
 from sail_rl.trainer import checkpoint, parallel, precision
+from sail_rl.trainer.batch import packing_pays
 from sail_rl.schedule import lr_lambda  # noqa: F401  (re-exported: the SFT tests use it)
 
 RECIPE_FILE = "sft_recipe.yaml"  # in train.output_dir: what `sail-rl export` reads
-
-
-def masked_lm_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int, int]:
-    """Summed next-token cross-entropy over supervised positions.
-
-    logits [batch, seq, vocab], labels [batch, seq] (-100: ignored). Returns
-    (loss summed over supervised tokens, number of them, number predicted right by argmax).
-    """
-    shift_logits = logits[:, :-1].float()
-    shift_labels = labels[:, 1:]
-    loss = F.cross_entropy(shift_logits.reshape(-1, shift_logits.shape[-1]), shift_labels.reshape(-1),
-                           ignore_index=IGNORE_INDEX, reduction="sum")
-    mask = shift_labels != IGNORE_INDEX
-    correct = int(((shift_logits.argmax(-1) == shift_labels) & mask).sum())
-    return loss, int(mask.sum()), correct
-
-
 
 
 def check_lora_targets(model, prefix_pattern: str, targets: list[str]) -> None:
@@ -147,6 +131,8 @@ class SFTTrainer:
         self.log = log if self.rank == 0 else (lambda _msg: None)
         self.device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
         self.compute_dtype = sft_compute_dtype(recipe.model.dtype, self.cfg.bf16)
+        # packing: the rows of a micro-batch as one sequence; by default where the attention kernel makes it pay
+        self.packing = self.cfg.packing if self.cfg.packing is not None else packing_pays(recipe.model.attn_implementation)
         if self.cfg.torch_num_threads:
             torch.set_num_threads(self.cfg.torch_num_threads)
         self.processor = load_processor(recipe.model.path)
@@ -218,9 +204,9 @@ class SFTTrainer:
         labels = batch.pop("labels")
         moe = getattr(self.model.config.get_text_config(), "num_experts", None)
         extra = {"output_router_logits": True} if moe else {}
+        forward = packed_loss if self.packing else padded_loss
         with precision.autocast(self.device.type, self.compute_dtype):
-            out = self.model(**batch, **extra)
-        loss_sum, n_tokens, n_correct = masked_lm_loss_sum(out.logits, labels)
+            loss_sum, n_tokens, n_correct, out = forward(self.model, batch, labels, **extra)
         aux = getattr(out, "aux_loss", None)
         aux = torch.zeros((), device=self.device) if aux is None else aux
         return loss_sum, n_tokens, n_correct, aux
