@@ -140,3 +140,19 @@ def test_bf16_compute_keeps_fp32_weights_and_takes_the_fp32_step(make_recipe):
 def test_bf16_flag_must_agree_with_the_compute_dtype(make_recipe):
     with pytest.raises(ConfigError, match="train.bf16=true contradicts model.dtype=float32"):
         SFTTrainer(make_recipe(bf16=True), log=_quiet)
+
+
+def test_export_of_an_sft_checkpoint_is_the_model_a_run_ending_there_saves(make_recipe, tmp_path):
+    """`sail-rl export OUTPUT_DIR --step 2` (LoRA merged) = the final model of the same run stopped at step 2."""
+    from sail_rl.cli import main
+
+    train = dict(lora={"enabled": True, "r": 4}, learning_rate=1e-2, lr_scheduler_type="constant", warmup_steps=0)
+    longer = SFTTrainer(make_recipe("longer", max_steps=3, save_steps=1, **train), log=_quiet)
+    longer.train()
+    shorter = SFTTrainer(make_recipe("shorter", max_steps=2, **train), log=_quiet)
+    shorter.train()
+    assert main(["export", str(longer.output_dir), "--step", "2", "--out", str(tmp_path / "exported")]) == 0
+    a, b = _weights(tmp_path / "exported"), _weights(shorter.output_dir)
+    assert not any("lora" in k for k in a) and a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], v) for k, v in _weights(longer.output_dir).items())  # step 3 differs
