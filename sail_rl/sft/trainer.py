@@ -10,8 +10,11 @@ Why not TRL's `SFTTrainer` itself (1.16 is installed)? Three constraints decided
   HF Trainer's resume skips batches of a sampler it re-creates, and the mixture would need
   a custom sampler with epoch hooks; here the data position is (epoch, index) into a plan
   that is a pure function of (seed, epoch).
-- speed on 2 CPU cores: no dataloader workers, accelerate or callbacks; a step of the tiny
-  model is ~30 ms, dominated by the forward/backward.
+- speed: no accelerate or callbacks; `sail-rl bench sft` measures this loop against TRL's
+  `SFTTrainer` on the same model, data and batch.
+Data streams (`loader.py`: records read, images decoded and tokenised per micro-batch, in
+`dataloader_num_workers` processes or in this one); `packing` packs a micro-batch's rows into
+one sequence (`loss.py`); checkpoints are the RL trainer's sharded layout (`save_checkpoint`).
 Data parallel runs on the RL trainer's machinery (`sail_rl.trainer.parallel`): launched with
 `torchrun --nproc_per_node N -m sail_rl.cli sft RECIPE`, each rank takes a strided share of
 every global micro-batch (per_device_train_batch_size x N samples), the loss is divided by the
