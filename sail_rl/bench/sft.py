@@ -12,7 +12,8 @@ non-pad tokens of the timed steps (TRL: `num_input_tokens_seen`, non_padding). P
 of each side and the ratio sail-rl / TRL.
 
 Memory (`--rss`). One `sail-rl sft` process per data size over N and 10N synthetic samples, one
-epoch each (every sample seen once), and its peak RSS from `wait4` (the child alone). With
+epoch each (every sample seen once in each mode): its peak RSS from `wait4` (the child alone)
+and the largest RSS sampled in the last third of its run (what training settles at). With
 `--code DIR` the runs use another checkout's code (e.g. an older commit's) for comparison.
 """
 
@@ -133,14 +134,29 @@ def _throughput(args) -> int:
 # ---------------------------------------------------------------- memory
 
 
-def peak_rss_mib(argv: list[str], env: dict[str, str]) -> float:
-    """Run `argv` to the end; the peak resident memory of that process (MiB), from `wait4`."""
+def rss_mib(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Run `argv` to the end: (its peak resident memory from `wait4`, the largest resident memory seen
+    in the last third of its run), in MiB. The second is the memory training settles at: the peak
+    may come from start-up (imports, model load) and hide a cache that grows through the epoch."""
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
+    samples: list[tuple[float, float]] = []  # (time, VmRSS MiB), every 0.2 s
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        try:
+            status_text = Path(f"/proc/{proc.pid}/status").read_text()
+            kib = next(int(line.split()[1]) for line in status_text.splitlines() if line.startswith("VmRSS:"))
+            samples.append((time.perf_counter(), kib / 1024))
+        except (OSError, StopIteration):
+            pass
+        time.sleep(0.2)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise RuntimeError(f"{' '.join(argv)} exited with {proc.returncode}")
-    return usage.ru_maxrss / 1024  # KiB on Linux
+    start, end = samples[0][0], samples[-1][0]
+    late = max(m for t, m in samples if t >= start + 2 * (end - start) / 3)
+    return usage.ru_maxrss / 1024, late  # ru_maxrss is KiB on Linux
 
 
 def _rss(args) -> int:
@@ -160,9 +176,11 @@ def _rss(args) -> int:
                 f"train.output_dir={work / f'out{n}'}", f"train.max_steps={steps}",
                 f"train.per_device_train_batch_size={args.batch}", f"train.torch_num_threads={args.threads}"]
         start = time.perf_counter()
-        figures[n] = peak_rss_mib(argv, env)
-        print(f"{n:7d} samples, {steps} steps: peak RSS {figures[n]:7.0f} MiB ({time.perf_counter() - start:.0f} s)", flush=True)
-    print(f"ratio 10x / 1x data: {figures[10 * args.rss] / figures[args.rss]:.2f}")
+        figures[n] = rss_mib(argv, env)
+        print(f"{n:7d} samples, {steps} steps: peak RSS {figures[n][0]:6.0f} MiB, last third of the run "
+              f"{figures[n][1]:6.0f} MiB ({time.perf_counter() - start:.0f} s)", flush=True)
+    one, ten = figures[args.rss], figures[10 * args.rss]
+    print(f"ratio 10x / 1x data: peak {ten[0] / one[0]:.2f}, last third {ten[1] / one[1]:.2f}")
     return 0
 
 

@@ -274,6 +274,9 @@ class SFTTrainer:
                     self.log("  " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in last.items()))
                 if self.cfg.save_steps and self.step % self.cfg.save_steps == 0 and self.step < self.total_steps:
                     self.save_checkpoint()
+        if self._stream is not None:  # stop the data-loader workers building batches past the last step
+            self._stream.close()
+            self._stream = None
         model = self._full_model()
         if self.rank == 0:  # the HF export, at the end of the stage only
             ckpt.save_final(self.output_dir, model, self.processor, {RECIPE_FILE: dump_yaml(self.recipe)})
