@@ -1,8 +1,8 @@
 """`sail-rl bench sft`: SFT tokens/s, sail-rl vs TRL's `SFTTrainer`, in one run; `--rss`: peak memory at 1x and 10x data.
 
 Throughput. The same tiny model, data and batch on both sides: the `tiny` preset's text model
-(TRL's VLM path builds its own image inputs, which SAIL-VL's processor does not take, so both
-train text conversations: the synthetic set's question -> its think target), sail-rl with the
+(TRL's VLM path was not tried with SAIL-VL's processor, so both train text conversations: the
+synthetic set's question -> its think target), sail-rl with the
 vision tower and projector frozen (the same trainable weights as TRL's causal LM), TRL with
 `completion_only_loss` on prompt/completion records (the same supervised tokens) and, like
 sail-rl here, without gradient checkpointing (TRL's default turns it on). Each round
