@@ -17,10 +17,13 @@ def _sft(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
                           text=True, timeout=timeout)
 
 
-def test_packing_is_a_clear_config_error():
+def test_packing_resolves_and_negative_workers_are_a_config_error(capsys):
     from sail_rl.cli import main
 
-    assert main(["sft", "recipes/thinking_fusion_sft.yaml", "train.packing=true", "--print-config"]) == 2
+    assert main(["sft", "recipes/thinking_fusion_sft.yaml", "train.packing=true", "--print-config"]) == 0
+    assert "packing: true" in capsys.readouterr().out
+    assert main(["sft", "recipes/thinking_fusion_sft.yaml", "train.dataloader_num_workers=-1", "--print-config"]) == 2
+    assert "train.dataloader_num_workers must be >= 0" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("recipe", ["recipes/thinking_fusion_sft.yaml", "recipes/longcot_sft.yaml"])
