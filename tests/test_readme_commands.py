@@ -34,6 +34,7 @@ SHRINK = {
     "bench step": ["--prompts", "2", "--n", "2", "--max-tokens", "8", "--steps", "1", "--warmup", "1"],
     "bench update": ["--prompts", "2", "--n", "2", "--max-tokens", "8", "--mini-batch", "4", "--micro-batch", "4",
                      "--repeats", "1"],
+    "bench sft": ["--samples", "16", "--batch", "4", "--steps", "1", "--warmup", "1", "--rounds", "1"],
 }
 NOT_RERUN = ("make demo", "make test")
 

@@ -1,4 +1,4 @@
-"""`sail-rl bench rollout|step|update|gpu`: throughput against a baseline measured in the same run.
+"""`sail-rl bench rollout|step|update|gpu|sft`: throughput against a baseline measured in the same run.
 
 Every benchmark lives in `sail_rl/bench/` (one module each, with its own arguments); this
 command only dispatches:
@@ -7,6 +7,7 @@ command only dispatches:
     sail-rl bench step                  one RL step vs TRL's GRPOTrainer            (bench/step.py)
     sail-rl bench update                trainer tokens/s: ways to batch rows         (bench/update.py)
     sail-rl bench gpu                   2b-preset tokens/s, MFU, memory on one GPU   (bench/gpu.py)
+    sail-rl bench sft [--rss N]         SFT tokens/s vs TRL's SFTTrainer; peak RSS   (bench/sft.py)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ BENCHMARKS = {
     "step": "RL step time vs TRL GRPOTrainer (peer figure)",
     "update": "trainer tokens/s: length-grouped and padding-free vs padded",
     "gpu": "one GPU: 2b preset tokens/s, MFU and peak memory as JSON",
+    "sft": "SFT tokens/s vs TRL SFTTrainer; --rss N: peak RSS at N and 10N samples",
 }
 
 

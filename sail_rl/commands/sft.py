@@ -8,9 +8,9 @@
 train.output_dir is this run's (sail_rl/rundir.py): a folder holding another run, a model or
 other files is refused; --resume with a recipe that changes the run names the differing keys.
 
-Writes the final model (HF layout, LoRA merged) to train.output_dir, checkpoints to
-train.output_dir/checkpoint-STEP, metrics to log.jsonl, and, when format_eval.data_file is
-set, format_eval.json (well-formed think %, direct-skip %, accuracy per mode).
+Writes the final model (HF layout, LoRA merged) to train.output_dir, sharded checkpoints (the RL
+layout; `sail-rl export` makes a model of one) to train.output_dir/checkpoints/step_N, metrics to
+log.jsonl, and, when format_eval.data_file is set, format_eval.json (well-formed think %, direct-skip %, accuracy per mode).
 """
 
 from __future__ import annotations

@@ -179,7 +179,8 @@ def _opt_str(value: Any) -> Optional[str]:
     return None if value is None else str(value)
 
 
-def _parse_record(rec: dict, where: str, base_dir: Path, check_images: bool) -> MathVistaSample:
+def parse_record(rec: dict, where: str, base_dir: Path, check_images: bool) -> MathVistaSample:
+    """One record -> a checked `MathVistaSample` (a one-line `DataError` names `where` otherwise)."""
     if not isinstance(rec, dict):
         raise DataError(f"{where}: expected a JSON object, got {type(rec).__name__}; write one record per line")
     if rec.get("pid") is not None:
@@ -285,7 +286,7 @@ def load_samples(path: str | Path, image_root: str | Path | None = None, check_i
     base_dir = Path(image_root) if image_root is not None else path.parent
     samples, seen = [], {}
     for where, rec in _read_records(path):
-        sample = _parse_record(rec, where, base_dir, check_images)
+        sample = parse_record(rec, where, base_dir, check_images)
         if sample.pid in seen:
             raise DataError(f"{where}: duplicate pid '{sample.pid}' (first at {seen[sample.pid]}); make pids unique")
         seen[sample.pid] = where

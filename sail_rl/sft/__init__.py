@@ -5,10 +5,12 @@
     recipe = load_recipe(SFTRecipe, "recipes/thinking_fusion_sft.yaml", ["train.max_steps=50"])
     summary = SFTTrainer(recipe).train(resume=False)
 
-Pieces: `config` (the recipe), `examples` (data sources, per-epoch mixtures, CoT records
-from rejection sampling), `masks` (exact loss masks, collator), `trainer` (the loop,
-checkpoints, resume), `checkpoint` (atomic HF-layout saves, LoRA merge), `format_eval`
-(greedy check of the think / direct formats). Heavy imports (torch, peft) stay in the
+Pieces: `config` (the recipe), `records` (random access to a data file's records),
+`examples` (data sources, per-epoch mixtures, CoT records from rejection sampling), `masks`
+(exact loss masks, collator), `loader` (micro-batches built on the fly, data-loader workers),
+`loss` (padded and packed loss), `trainer` (the loop, sharded checkpoints, resume),
+`checkpoint` (the atomic HF export, LoRA merge), `format_eval` (greedy check of the think /
+direct formats). Heavy imports (torch, peft) stay in the
 submodules; importing this package is cheap.
 """
 

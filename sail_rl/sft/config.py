@@ -11,10 +11,10 @@ recipe reads the same here.
 ...                                                {"path": "a.jsonl", "mode": "think", "ratio": 0.1}]}})
 >>> [(s.mode, s.ratio) for s in r.data.sources]
 [('direct', 0.9), ('think', 0.1)]
->>> from_dict(SFTRecipe, {"train": {"packing": True}})
+>>> from_dict(SFTRecipe, {"train": {"dataloader_num_workers": -1}})
 Traceback (most recent call last):
 ...
-sail_rl.errors.ConfigError: <dict>: train.packing is not supported: packing several image samples into one row would need per-sample attention masks and position ids that SAIL-VL's image splicing does not take, so the loss would not be exact; set train.packing=false
+sail_rl.errors.ConfigError: <dict>: train.dataloader_num_workers must be >= 0, got -1
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class LoraSection:
 class SFTTrainConfig:
     """Recipe section `train:`."""
 
-    output_dir: str = "runs/tiny-sft"  # final model here; checkpoints in output_dir/checkpoint-STEP
+    output_dir: str = "runs/tiny-sft"  # final model (HF) here; sharded checkpoints in output_dir/checkpoints/step_N
     learning_rate: float = 2e-3
     max_steps: int = -1  # -1: num_train_epochs decides
     num_train_epochs: float = 1.0
@@ -101,7 +101,11 @@ class SFTTrainConfig:
     max_length: int = 2048  # tokens per sample, image tokens included; longer samples are an error
     completion_only_loss: bool = True  # False: loss on every non-image, non-pad token
     assistant_turns: Literal["all", "last"] = "all"  # which assistant turns of a conversation are supervised
-    packing: bool = False
+    # the rows of each micro-batch packed into one sequence with per-row position ids (no pad tokens; the
+    # loss is exact). None: on with a varlen flash-attention kernel (model.attn_implementation), off on
+    # sdpa, whose packed mask is dense; the rule of the RL trainer's trainer.padding_free
+    packing: Optional[bool] = None
+    dataloader_num_workers: int = 0  # processes building micro-batches ahead of the step (0: in the training process)
     freeze_vision_tower: bool = False
     freeze_projector: bool = False
     lora: LoraSection = field(default_factory=LoraSection)
@@ -113,15 +117,11 @@ class SFTTrainConfig:
     save_total_limit: int = 2  # checkpoints kept (the newest)
 
     def validate(self) -> None:
-        if self.packing:
-            raise ConfigError(
-                "train.packing is not supported: packing several image samples into one row would need per-sample "
-                "attention masks and position ids that SAIL-VL's image splicing does not take, so the loss would not "
-                "be exact; set train.packing=false"
-            )
         if self.strategy == "fsdp2" and self.lora.enabled:
             raise ConfigError("train.strategy fsdp2 with train.lora.enabled is not supported (merging adapters into "
                               "sharded weights); use train.strategy: ddp for LoRA runs")
+        if self.dataloader_num_workers < 0:
+            raise ConfigError(f"train.dataloader_num_workers must be >= 0, got {self.dataloader_num_workers}")
         for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "max_length", "logging_steps"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,19 @@ from typing import Any, Literal, Optional, Sequence
 from sail_rl.errors import DataError
 
 Mode = Literal["think", "direct"]
+_THINK_RE = re.compile(r"^\s*<think>.*?</think>\s*", re.DOTALL)
+
+
+def split_think(content: str) -> tuple[str, str]:
+    """(leading think block with its trailing whitespace, the rest): where a target's thought ends.
+
+    >>> split_think("<think>\\nx\\n</think>\\n\\\\boxed{2}")
+    ('<think>\\nx\\n</think>\\n', '\\\\boxed{2}')
+    >>> split_think("\\\\boxed{2}")
+    ('', '\\\\boxed{2}')
+    """
+    match = _THINK_RE.match(content)
+    return (match.group(0), content[match.end():]) if match else ("", content)
 
 
 @dataclass
@@ -47,86 +61,80 @@ def sample_to_example(sample, mode: Mode) -> SFTExample:
     return SFTExample(uid=f"{sample.pid}:{mode}", messages=messages, images=list(images), mode=mode)
 
 
-def _is_conversation_file(path: Path) -> bool:
-    if path.suffix.lower() != ".jsonl":
-        return False
-    with path.open(encoding="utf-8") as f:
-        first = next((line for line in f if line.strip()), "")
-    try:
-        return "messages" in json.loads(first)
-    except json.JSONDecodeError:
-        return False
-
-
-def _load_conversations(path: Path, mode: Mode, image_root: Optional[str]) -> list[SFTExample]:
-    base = Path(image_root) if image_root else path.parent
-    out = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{where}: invalid JSON ({exc.msg}); write one JSON object per line") from None
-        messages = rec.get("messages")
-        if not isinstance(messages, list) or not any(m.get("role") == "assistant" for m in messages):
-            raise DataError(f"{where}: 'messages' needs at least one assistant turn to train on")
-        images = [str(p if Path(p).is_absolute() else base / p) for p in rec.get("images", [])]
-        out.append(SFTExample(uid=str(rec.get("id", f"{path.name}:{lineno}")), messages=messages, images=images,
-                              mode=rec.get("mode", mode)))
-    return out
-
-
-def _last_assistant_text(example: SFTExample) -> str:
-    content = [m for m in example.messages if m.get("role") == "assistant"][-1].get("content", "")
+def _last_assistant_text(messages: list[dict]) -> str:
+    content = [m for m in messages if m.get("role") == "assistant"][-1].get("content", "")
     if isinstance(content, list):
         return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
     return str(content)
 
 
 class SourceData:
-    """The examples of one `data.sources` entry, built lazily (images open on first use)."""
+    """The examples of one `data.sources` entry, read from the file when asked for (nothing is held
+    but `RecordFile`'s line offsets); images open when the example is built.
+
+    Every record is checked once at open, in one pass that keeps nothing but the pids (MathVista
+    fields, duplicate pids, think targets), so a bad record is a one-line error before training.
+    """
 
     def __init__(self, path: str, mode: Mode, image_root: Optional[str] = None, check_images: bool = False):
-        from sail_rl.data.mathvista import load_samples
+        from sail_rl.sft.records import RecordFile
 
         self.path, self.mode = Path(path), mode
         if not self.path.is_file():
             raise DataError(f"data file not found: {self.path}; check data.sources[].path (or set bootstrap.synth_dir)")
-        if _is_conversation_file(self.path):
-            self._examples: list[Optional[SFTExample]] = _load_conversations(self.path, mode, image_root)
-            self._samples = None
-            targets = [_last_assistant_text(e) for e in self._examples if e.mode == "think"]
-        else:
-            self._samples = load_samples(self.path, image_root, check_images)
-            self._examples = [None] * len(self._samples)
-            targets = [s.think_target for s in self._samples] if mode == "think" else []
-        if not self._examples:
+        self.records = RecordFile(self.path)
+        if not len(self.records):
             raise DataError(f"{self.path}: no samples in this data source; add records or remove it from data.sources")
-        self._check_think_targets(targets)
+        first = self.records.read(0)
+        self.conversations = self.records.kind == "jsonl" and isinstance(first, dict) and "messages" in first
+        self.base_dir = Path(image_root) if image_root else self.path.parent
+        self._check_records(check_images)
 
-    def _check_think_targets(self, targets: list[Optional[str]]) -> None:
-        """At load, not mid-training: a think-mode source must have think targets that think."""
-        missing = sum(t is None for t in targets)
+    def _check_records(self, check_images: bool) -> None:
+        """One pass over the file: every record parses; think-mode targets exist and think."""
+        from sail_rl.data.mathvista import parse_record
+
+        n_think = missing = unthinking = 0
+        seen: dict[str, str] = {}  # pid -> where, freed after the pass
+        for where, rec in self.records:
+            if self.conversations:
+                messages = rec.get("messages")
+                if not isinstance(messages, list) or not any(m.get("role") == "assistant" for m in messages):
+                    raise DataError(f"{where}: 'messages' needs at least one assistant turn to train on")
+                thinks = rec.get("mode", self.mode) == "think"
+                target = _last_assistant_text(messages) if thinks else None
+            else:
+                sample = parse_record(rec, where, self.base_dir, check_images)
+                if sample.pid in seen:
+                    raise DataError(f"{where}: duplicate pid '{sample.pid}' (first at {seen[sample.pid]}); make pids unique")
+                seen[sample.pid] = where
+                target, thinks = sample.think_target, self.mode == "think"
+            if thinks:
+                n_think += 1
+                missing += target is None
+                unthinking += target is not None and "<think>" not in target
         if missing:
-            raise DataError(f"{self.path}: {missing} of {len(targets)} samples have no think_target, but the source's "
+            raise DataError(f"{self.path}: {missing} of {n_think} samples have no think_target, but the source's "
                             "mode is think; add think_target or use mode: direct")
-        unthinking = sum("<think>" not in t for t in targets)
-        if targets and unthinking == len(targets):
-            raise DataError(f"{self.path}: mode think, but none of its {len(targets)} targets has <think>...</think>; "
+        if n_think and unthinking == n_think:
+            raise DataError(f"{self.path}: mode think, but none of its {n_think} targets has <think>...</think>; "
                             "use mode: direct for direct answers, or fix the think targets")
         if unthinking:
-            warnings.warn(f"{self.path}: {unthinking} of {len(targets)} think-mode targets have no <think> block; "
-                          "they teach answering without thinking", stacklevel=2)
+            warnings.warn(f"{self.path}: {unthinking} of {n_think} think-mode targets have no <think> block; "
+                          "they teach answering without thinking", stacklevel=3)
 
     def __len__(self) -> int:
-        return len(self._examples)
+        return len(self.records)
 
     def __getitem__(self, index: int) -> SFTExample:
-        if self._examples[index] is None:
-            self._examples[index] = sample_to_example(self._samples[index], self.mode)
-        return self._examples[index]
+        from sail_rl.data.mathvista import parse_record
+
+        rec = self.records.read(index)
+        if self.conversations:
+            images = [str(p if Path(p).is_absolute() else self.base_dir / p) for p in rec.get("images", [])]
+            uid = str(rec.get("id", f"{self.path.name}:{self.records.line(index)}"))
+            return SFTExample(uid=uid, messages=rec["messages"], images=images, mode=rec.get("mode", self.mode))
+        return sample_to_example(parse_record(rec, self.records.where(index), self.base_dir, False), self.mode)
 
 
 # ---------------------------------------------------------------- mixture
@@ -204,7 +212,6 @@ def cot_sft_records(pairs: Sequence[tuple[Any, str]], image_base: str | Path | N
     import dataclasses
 
     from sail_rl.data.mathvista import sample_to_record
-    from sail_rl.sft.masks import split_think
 
     seen: dict[str, int] = {}
     for sample, _ in pairs:

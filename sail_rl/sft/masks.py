@@ -13,34 +13,21 @@ Supervised, per assistant turn (all turns, or the last one only):
     answer                     yes
     <|im_end|>                 yes (the model must learn to stop)
     \\n                        no
-
->>> split_think("<think>\\nx\\n</think>\\n\\\\boxed{2}")
-('<think>\\nx\\n</think>\\n', '\\\\boxed{2}')
->>> split_think("\\\\boxed{2}")
-('', '\\\\boxed{2}')
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import torch
 
 from sail_rl.errors import DataError
 from sail_rl.model.processing import count_visuals, render_chat
-from sail_rl.sft.examples import SFTExample
+from sail_rl.sft.examples import SFTExample, split_think
 
 IGNORE_INDEX = -100
 ASSISTANT_HEADER = "<|im_start|>assistant\n"
 TURN_END = "<|im_end|>"
-_THINK_RE = re.compile(r"^\s*<think>.*?</think>\s*", re.DOTALL)
-
-
-def split_think(content: str) -> tuple[str, str]:
-    """(leading think block with its trailing whitespace, the rest)."""
-    match = _THINK_RE.match(content)
-    return (match.group(0), content[match.end():]) if match else ("", content)
 
 
 def chat_segments(messages: list[dict], mode: str = "think", assistant_turns: str = "all",

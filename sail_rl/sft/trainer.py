@@ -10,8 +10,11 @@ Why not TRL's `SFTTrainer` itself (1.16 is installed)? Three constraints decided
   HF Trainer's resume skips batches of a sampler it re-creates, and the mixture would need
   a custom sampler with epoch hooks; here the data position is (epoch, index) into a plan
   that is a pure function of (seed, epoch).
-- speed on 2 CPU cores: no dataloader workers, accelerate or callbacks; a step of the tiny
-  model is ~30 ms, dominated by the forward/backward.
+- speed: no accelerate or callbacks; `sail-rl bench sft` measures this loop against TRL's
+  `SFTTrainer` on the same model, data and batch.
+Data streams (`loader.py`: records read, images decoded and tokenised per micro-batch, in
+`dataloader_num_workers` processes or in this one); `packing` packs a micro-batch's rows into
+one sequence (`loss.py`); checkpoints are the RL trainer's sharded layout (`save_checkpoint`).
 Data parallel runs on the RL trainer's machinery (`sail_rl.trainer.parallel`): launched with
 `torchrun --nproc_per_node N -m sail_rl.cli sft RECIPE`, each rank takes a strided share of
 every global micro-batch (per_device_train_batch_size x N samples), the loss is divided by the
@@ -33,33 +36,20 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
-import torch.nn.functional as F
 
 from sail_rl.config import dump_yaml
 from sail_rl.errors import ConfigError
 from sail_rl.sft import checkpoint as ckpt
 from sail_rl.sft.config import SFTRecipe
 from sail_rl.sft.examples import SourceData, default_epoch_size, epoch_plan
-from sail_rl.sft.masks import IGNORE_INDEX, SFTCollator, tokenize_example
-from sail_rl.trainer import parallel, precision
+from sail_rl.sft.loader import Features, micro_batch_loader
+from sail_rl.sft.loss import packed_loss, padded_loss
+from sail_rl.sft.masks import IGNORE_INDEX
+from sail_rl.trainer import checkpoint, parallel, precision
+from sail_rl.trainer.batch import packing_pays
 from sail_rl.schedule import lr_lambda  # noqa: F401  (re-exported: the SFT tests use it)
 
-
-def masked_lm_loss_sum(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, int, int]:
-    """Summed next-token cross-entropy over supervised positions.
-
-    logits [batch, seq, vocab], labels [batch, seq] (-100: ignored). Returns
-    (loss summed over supervised tokens, number of them, number predicted right by argmax).
-    """
-    shift_logits = logits[:, :-1].float()
-    shift_labels = labels[:, 1:]
-    loss = F.cross_entropy(shift_logits.reshape(-1, shift_logits.shape[-1]), shift_labels.reshape(-1),
-                           ignore_index=IGNORE_INDEX, reduction="sum")
-    mask = shift_labels != IGNORE_INDEX
-    correct = int(((shift_logits.argmax(-1) == shift_labels) & mask).sum())
-    return loss, int(mask.sum()), correct
-
-
+RECIPE_FILE = "sft_recipe.yaml"  # in train.output_dir: what `sail-rl export` reads
 
 
 def check_lora_targets(model, prefix_pattern: str, targets: list[str]) -> None:
@@ -101,6 +91,31 @@ def _truncate_log(path: Path, after_step: int) -> None:
     atomic_write_text(path, "".join(k + "\n" for k in kept))
 
 
+def build_model(recipe: SFTRecipe, path: str):
+    """The model SFT trains, on CPU in fp32 (master weights): frozen towers, LoRA wrapped (seeded by
+    train.seed). `sail-rl export` builds the same to load a checkpoint's shards into."""
+    from sail_rl.model.builder import load_model
+
+    cfg = recipe.train
+    torch.manual_seed(cfg.seed)
+    model = load_model(path, "float32", recipe.model.attn_implementation)
+    if recipe.model.gradient_checkpointing:
+        model.model.language_model.gradient_checkpointing_enable()
+    model.model.vision_tower.requires_grad_(not cfg.freeze_vision_tower)
+    model.model.multi_modal_projector.requires_grad_(not cfg.freeze_projector)
+    if cfg.lora.enabled:
+        from peft import LoraConfig, get_peft_model
+
+        model.model.language_model.requires_grad_(False)
+        model.lm_head.requires_grad_(False)
+        lora = cfg.lora
+        pattern = r".*\.language_model\..*\.(" + "|".join(lora.target_modules) + r")$"  # the text model only
+        check_lora_targets(model, r".*\.language_model\..*\.", lora.target_modules)
+        model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                                 target_modules=pattern))
+    return model
+
+
 class SFTTrainer:
     """Build the model, the data and the optimiser from a recipe; `train()` runs to the end.
 
@@ -119,6 +134,8 @@ class SFTTrainer:
         self.log = log if self.rank == 0 else (lambda _msg: None)
         self.device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
         self.compute_dtype = sft_compute_dtype(recipe.model.dtype, self.cfg.bf16)
+        # packing: the rows of a micro-batch as one sequence; by default where the attention kernel makes it pay
+        self.packing = self.cfg.packing if self.cfg.packing is not None else packing_pays(recipe.model.attn_implementation)
         if self.cfg.torch_num_threads:
             torch.set_num_threads(self.cfg.torch_num_threads)
         self.processor = load_processor(recipe.model.path)
@@ -134,10 +151,9 @@ class SFTTrainer:
                               "process(es)); lower train.per_device_train_batch_size or add data")
         steps_per_epoch = self.batches_per_epoch // self.cfg.gradient_accumulation_steps
         self.total_steps = self.cfg.max_steps if self.cfg.max_steps > 0 else max(1, int(steps_per_epoch * self.cfg.num_train_epochs))
-        self.collator = SFTCollator(self.processor.tokenizer.pad_token_id)
-        self._features: dict[tuple[int, int], dict] = {}
-        self._pixels: dict = {}
-        self._plan_epoch, self._plan = -1, []
+        self.features = Features(self.sources, self.processor, self.cfg.assistant_turns, self.cfg.completion_only_loss,
+                                 self.cfg.max_length, recipe.model.max_tiles)
+        self._stream = None  # the micro-batch generator from the data position on (`_micro_batches`)
         self.step, self.epoch, self.position = 0, 0, 0
         self.model = self._build_model(recipe.model.path)
         self._build_optimizer()
@@ -145,25 +161,7 @@ class SFTTrainer:
     # ------------------------------------------------------------------ setup
 
     def _build_model(self, path: str):
-        from sail_rl.model.builder import load_model
-
-        torch.manual_seed(self.cfg.seed)
-        model = load_model(path, "float32", self.recipe.model.attn_implementation)  # fp32 master weights
-        if self.recipe.model.gradient_checkpointing:
-            model.model.language_model.gradient_checkpointing_enable()
-        model.model.vision_tower.requires_grad_(not self.cfg.freeze_vision_tower)
-        model.model.multi_modal_projector.requires_grad_(not self.cfg.freeze_projector)
-        if self.cfg.lora.enabled:
-            from peft import LoraConfig, get_peft_model
-
-            model.model.language_model.requires_grad_(False)
-            model.lm_head.requires_grad_(False)
-            lora = self.cfg.lora
-            pattern = r".*\.language_model\..*\.(" + "|".join(lora.target_modules) + r")$"  # the text model only
-            check_lora_targets(model, r".*\.language_model\..*\.", lora.target_modules)
-            model = get_peft_model(model, LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                                                     target_modules=pattern))
-        model = model.to(self.device).train()
+        model = build_model(self.recipe, path).to(self.device).train()
         if self.fsdp:
             parallel.shard_fsdp2(model, self.world_size, self.device.type, self.compute_dtype)
         return model
@@ -181,26 +179,26 @@ class SFTTrainer:
 
     # ------------------------------------------------------------------ data
 
-    def _feature(self, source: int, index: int) -> dict:
-        key = (source, index)
-        if key not in self._features:
-            self._features[key] = tokenize_example(
-                self.sources[source][index], self.processor, self.cfg.assistant_turns, self.cfg.completion_only_loss,
-                self.cfg.max_length, self._pixels, self.recipe.model.max_tiles)
-        return self._features[key]
+    def _micro_batches(self):
+        """This rank's collated micro-batches from the data position (epoch, position) on, epoch after
+        epoch. The position counts samples of the plan handed to the step (not those a worker built
+        ahead), so a checkpoint taken between steps resumes exactly."""
+        size, end = self.global_batch_size, self.batches_per_epoch * self.global_batch_size
+        while True:
+            if self.position + size > end:
+                self.epoch, self.position = self.epoch + 1, 0
+            plan = epoch_plan([len(s) for s in self.sources], self.ratios, self.epoch, self.cfg.seed, self.epoch_size)
+            # this rank's share of each global micro-batch: rows rank, rank + N, ...
+            chunks = [plan[at: at + size][self.rank:: self.world_size] for at in range(self.position, end, size)]
+            for batch in micro_batch_loader(self.features, chunks, self.cfg.dataloader_num_workers):
+                self.position += size
+                yield batch
 
-    def next_batch(self) -> list[tuple[int, int]]:
-        """The (source, index) pairs of the next global micro-batch (all ranks); advances the data position."""
-        size = self.global_batch_size
-        if self.position + size > self.batches_per_epoch * size:
-            self.epoch, self.position = self.epoch + 1, 0
-        if self._plan_epoch != self.epoch:
-            sizes = [len(s) for s in self.sources]
-            self._plan = epoch_plan(sizes, self.ratios, self.epoch, self.cfg.seed, self.epoch_size)
-            self._plan_epoch = self.epoch
-        picked = self._plan[self.position: self.position + size]
-        self.position += size
-        return picked
+    def next_micro_batch(self) -> dict[str, torch.Tensor]:
+        """The next collated micro-batch of this rank; advances the data position."""
+        if self._stream is None:
+            self._stream = self._micro_batches()
+        return next(self._stream)
 
     # ------------------------------------------------------------------ training
 
@@ -209,9 +207,9 @@ class SFTTrainer:
         labels = batch.pop("labels")
         moe = getattr(self.model.config.get_text_config(), "num_experts", None)
         extra = {"output_router_logits": True} if moe else {}
+        forward = packed_loss if self.packing else padded_loss
         with precision.autocast(self.device.type, self.compute_dtype):
-            out = self.model(**batch, **extra)
-        loss_sum, n_tokens, n_correct = masked_lm_loss_sum(out.logits, labels)
+            loss_sum, n_tokens, n_correct, out = forward(self.model, batch, labels, **extra)
         aux = getattr(out, "aux_loss", None)
         aux = torch.zeros((), device=self.device) if aux is None else aux
         return loss_sum, n_tokens, n_correct, aux
@@ -223,8 +221,7 @@ class SFTTrainer:
         loss); this rank's share of each global micro-batch is rows rank, rank + N, ...
         """
         self.optimizer.zero_grad(set_to_none=True)  # here, not after the step: the gradients stay readable
-        micro = [self.collator([self._feature(s, i) for s, i in self.next_batch()[self.rank :: self.world_size]])
-                 for _ in range(self.cfg.gradient_accumulation_steps)]
+        micro = [self.next_micro_batch() for _ in range(self.cfg.gradient_accumulation_steps)]
         n_local = sum(int((b["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro)
         n_items = self._sum(n_local)
         aux_coef = getattr(self.model.config.get_text_config(), "router_aux_loss_coef", 0.0) or 0.0
@@ -253,6 +250,10 @@ class SFTTrainer:
     def train(self, resume: bool = False) -> dict[str, Any]:
         """Run to `total_steps`; checkpoint every `save_steps`; save the final model. Returns a summary."""
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        if self.rank == 0:  # `sail-rl export` rebuilds the model of a checkpoint from it
+            from sail_rl.rundir import atomic_write_text
+
+            atomic_write_text(self.output_dir / RECIPE_FILE, dump_yaml(self.recipe))
         if resume:
             self.resume()
         _truncate_log(self.output_dir / "log.jsonl", self.step)  # a resumed run logs its steps once
@@ -273,40 +274,52 @@ class SFTTrainer:
                     self.log("  " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in last.items()))
                 if self.cfg.save_steps and self.step % self.cfg.save_steps == 0 and self.step < self.total_steps:
                     self.save_checkpoint()
-        config_text = dump_yaml(self.recipe)
+        if self._stream is not None:  # stop the data-loader workers building batches past the last step
+            self._stream.close()
+            self._stream = None
         model = self._full_model()
-        if self.rank == 0:
-            ckpt.save_final(self.output_dir, model, self.processor, {"sft_recipe.yaml": config_text})
+        if self.rank == 0:  # the HF export, at the end of the stage only
+            ckpt.save_final(self.output_dir, model, self.processor, {RECIPE_FILE: dump_yaml(self.recipe)})
         self._barrier()
         return {"steps": self.step, "train_s": round(time.perf_counter() - start, 2), "last": last,
                 "output_dir": str(self.output_dir)}
 
     # ------------------------------------------------------------------ checkpoints
 
-    def trainer_state(self, optimizer_state: Optional[dict] = None) -> dict[str, Any]:
-        trainable = {k: v.detach().cpu() for k, v in self.model.named_parameters() if v.requires_grad}
-        return {"step": self.step, "epoch": self.epoch, "position": self.position, "seed": self.cfg.seed,
-                "optimizer": optimizer_state or self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "rng": ckpt.rng_state(), "trainable": trainable if self.cfg.lora.enabled else None}
-
     def save_checkpoint(self) -> Optional[Path]:
-        """Rank 0 writes (under fsdp2 after gathering the full weights and optimizer state: a collective)."""
-        model, optimizer_state = self.model, None
-        if self.fsdp:
-            model_state, optimizer_state = parallel.full_training_state(self.model, self.optimizer)
-            model = self._plain_model(model_state)
-        path = None
-        if self.rank == 0:
-            path = ckpt.save_checkpoint(self.output_dir, self.step, model, self.processor,
-                                        self.trainer_state(optimizer_state), self.cfg.save_total_limit)
+        """output_dir/checkpoints/step_N in the RL layout (`sail_rl.trainer.checkpoint`): every rank writes
+        its own shard of the weights and optimizer state; rank 0 the data position and RNGs. A collective."""
+        pairs, meta = {"model": (self.model, self.optimizer)}, {"scheduler": self.scheduler.state_dict()}
+
+        def save_shards(shards_dir: Optional[Path]) -> None:
+            shards_dir = self._from_rank0(shards_dir and str(shards_dir))  # the other ranks learn rank 0's folder
+            checkpoint.save_sharded(shards_dir, pairs, meta, self.rank)
+
+        if self.rank != 0:
+            save_shards(None)
+            self._barrier()
+            return None
+        state = {"epoch": self.epoch, "position": self.position, "seed": self.cfg.seed}
+        path = checkpoint.save_checkpoint(self.output_dir, self.step, {}, state, keep_last=self.cfg.save_total_limit,
+                                          save_shards=save_shards, keep_key="train.save_total_limit",
+                                          first_bytes=3 * ckpt.estimated_bytes(self.model))  # weights + 2 Adam moments
         self._barrier()
         return path
 
+    def _from_rank0(self, value):
+        if self.world_size == 1:
+            return value
+        import torch.distributed as dist
+
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
     def _full_model(self):
         """The model to write: itself, or under fsdp2 an unsharded CPU copy on rank 0 (a collective)."""
-        return self._plain_model(parallel.full_model_state(self.model)) if self.fsdp else self.model
-
-    def _plain_model(self, state: dict):
+        if not self.fsdp:
+            return self.model
+        state = parallel.full_model_state(self.model)
         if self.rank != 0:
             return None
         from sail_rl.model.builder import load_model
@@ -322,32 +335,22 @@ class SFTTrainer:
             dist.barrier()
 
     def resume(self) -> Optional[Path]:
-        """Load the newest complete checkpoint of output_dir: weights, optimizer, scheduler, RNG, position."""
-        path = ckpt.latest_checkpoint(self.output_dir)
+        """Load the newest complete checkpoint of output_dir: weights, optimizer, scheduler, RNG, data
+        position. Its shards may come from any world size and strategy (DCP reshards them). A collective."""
+        path = checkpoint.latest_checkpoint(self.output_dir)
         if path is None:
             self.log(f"sft: --resume: no checkpoint in {self.output_dir}; starting from step 0")
             return None
-        state = torch.load(path / ckpt.TRAINER_STATE, map_location="cpu", weights_only=False)
+        _, state = checkpoint.load_checkpoint(path)  # restores the RNGs
         if state["seed"] != self.cfg.seed:
             raise ConfigError(f"{path}: written with train.seed={state['seed']}, resuming with {self.cfg.seed}; use the same seed")
-        if self.cfg.lora.enabled:
-            unexpected = self.model.load_state_dict(state["trainable"], strict=False).unexpected_keys
-            if unexpected:
-                raise ConfigError(f"{path}: LoRA weights {unexpected[:2]} do not fit this model; resume with the same train.lora")
-        else:
-            self.model = self._build_model(str(path))
-            self._build_optimizer()
-        if self.fsdp:  # a full (unsharded) optimizer state: every rank keeps its shard
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
-
-            # not strict: a parameter that never had a gradient (an unused norm) has no Adam state, as in the run
-            set_optimizer_state_dict(self.model, self.optimizer, state["optimizer"],
-                                     options=StateDictOptions(full_state_dict=True, strict=False))
-        else:
-            self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        ckpt.set_rng_state(state["rng"])
+        try:
+            meta = checkpoint.load_sharded(path / checkpoint.SHARDS_DIR, {"model": (self.model, self.optimizer)})
+        except (RuntimeError, KeyError) as exc:  # DCP names the first tensor it cannot place
+            raise ConfigError(f"{path}: its shards do not fit this model ({str(exc).splitlines()[0][:200]}); "
+                              "resume with the same model.path and train.lora") from None
+        self.scheduler.load_state_dict(meta["scheduler"])
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
+        self._stream = None  # the data stream restarts at the loaded position
         self.log(f"sft: resumed from {path} (step {self.step}, epoch {self.epoch}, position {self.position})")
         return path
-

@@ -36,13 +36,18 @@ SHARDS_META = "trainer_meta.pt"
 
 
 def rng_state() -> dict:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
 def set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def checkpoint_dir(run_dir: str | Path) -> Path:
@@ -71,9 +76,13 @@ def save_checkpoint(
     save_model: Callable[[Path], None] | None = None,
     keep_last: int = 2,
     save_shards: Callable[[Path], None] | None = None,
+    keep_key: str = "run.keep_last_checkpoints",
+    first_bytes: int = 0,
 ) -> Path:
     """Write step `step` atomically. `state` is JSON (sampler, metrics); `save_shards(dir)` has every
-    trainer rank write its shard (see `save_sharded`); `save_model(dir)` writes HF files."""
+    trainer rank write its shard (see `save_sharded`); `save_model(dir)` writes HF files. `keep_key`
+    names the recipe key of `keep_last` (in the full-disk error); `first_bytes` estimates the first
+    checkpoint's size (the free-space check before it; later ones take the last one's size)."""
     root = checkpoint_dir(run_dir)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step}"
@@ -81,8 +90,10 @@ def save_checkpoint(
     if tmp.exists():
         shutil.rmtree(tmp)
     previous = latest_checkpoint(run_dir)
-    if previous is not None:  # the next one is about as large as the last (the final export adds a model)
-        check_free_space(root, tree_bytes(previous), f"checkpoint step_{step}")
+    # the next one is about as large as the last (the final export adds a model)
+    needed = tree_bytes(previous) if previous is not None else first_bytes
+    if needed:
+        check_free_space(root, needed, f"checkpoint step_{step}")
     tmp.mkdir()
 
     def write() -> None:
@@ -94,7 +105,7 @@ def save_checkpoint(
         (tmp / STATE_FILE).write_text(json.dumps({"step": step, **state}, indent=1))
         _fsync_tree(tmp)
 
-    write_or_clean(tmp, write, root, "older checkpoints: run.keep_last_checkpoints")
+    write_or_clean(tmp, write, root, f"older checkpoints: {keep_key}")
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)

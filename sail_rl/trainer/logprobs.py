@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sail_rl.algorithms import entropy_from_logits
+from sail_rl.trainer.batch import pack_rows
 
 
 def token_log_probs(
@@ -83,11 +84,9 @@ def _padded_forward(model, batch, temperature, with_entropy, suppress_ids, pixel
 
 def _packed_forward(model, batch, temperature, with_entropy, suppress_ids, pixel_values, kwargs):
     """All rows as one [1, T] sequence; the head on the N response positions only."""
-    lengths = batch.attention_mask.sum(dim=1)  # rows are right-padded (see collate)
-    flat_ids = batch.input_ids[batch.attention_mask.bool()]  # [T], row after row
-    positions = torch.cat([torch.arange(int(n), device=flat_ids.device) for n in lengths])
+    flat_ids, positions, row_starts = pack_rows(batch.input_ids, batch.attention_mask)  # [T], [T], [B]
     rows, cols = batch.response_mask.nonzero(as_tuple=True)  # [N]: position cols[i] of row rows[i] predicts the next token
-    keep = (lengths.cumsum(0) - lengths)[rows] + cols  # [N] flat positions
+    keep = row_starts[rows] + cols  # [N] flat positions
     out = model(
         input_ids=flat_ids[None],
         position_ids=positions[None],

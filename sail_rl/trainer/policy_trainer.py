@@ -29,7 +29,7 @@ import torch
 
 from sail_rl.algorithms import AlgorithmConfig, compute_policy_loss, value_loss
 from sail_rl.model.lora import is_peft, merged_lora_weights
-from sail_rl.trainer.batch import TrainBatch, split_rows
+from sail_rl.trainer.batch import TrainBatch, packing_pays, split_rows
 from sail_rl.schedule import lr_lambda
 from sail_rl.trainer import checkpoint, parallel, precision
 from sail_rl.trainer.config import TrainerConfig
@@ -59,7 +59,7 @@ class PolicyTrainer:
         self.compute_dtype = precision.compute_dtype(dtype)
         self.rank, self.world_size = rank, world_size
         self.fsdp = cfg.strategy == "fsdp2" and world_size > 1
-        self.padding_free = cfg.padding_free if cfg.padding_free is not None else "flash" in attn_implementation
+        self.padding_free = cfg.padding_free if cfg.padding_free is not None else packing_pays(attn_implementation)
         self.device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
         self.model = load_model(model_dir, dtype="float32", attn_implementation=attn_implementation).to(self.device)
         self.suppress_ids = banned_token_ids(load_processor(model_dir).tokenizer)

@@ -17,10 +17,13 @@ def _sft(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
                           text=True, timeout=timeout)
 
 
-def test_packing_is_a_clear_config_error():
+def test_packing_resolves_and_negative_workers_are_a_config_error(capsys):
     from sail_rl.cli import main
 
-    assert main(["sft", "recipes/thinking_fusion_sft.yaml", "train.packing=true", "--print-config"]) == 2
+    assert main(["sft", "recipes/thinking_fusion_sft.yaml", "train.packing=true", "--print-config"]) == 0
+    assert "packing: true" in capsys.readouterr().out
+    assert main(["sft", "recipes/thinking_fusion_sft.yaml", "train.dataloader_num_workers=-1", "--print-config"]) == 2
+    assert "train.dataloader_num_workers must be >= 0" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("recipe", ["recipes/thinking_fusion_sft.yaml", "recipes/longcot_sft.yaml"])
@@ -43,7 +46,7 @@ def test_thinking_fusion_recipe_end_to_end(tmp_path):
                   "format_eval.max_new_tokens=8")
     assert result.returncode == 0, result.stderr[-2000:]
     out = tmp_path / "out"
-    assert (out / "config.json").is_file() and (out / "checkpoint-3" / "trainer_state.pt").is_file()
+    assert (out / "config.json").is_file() and (out / "checkpoints" / "step_3" / "shards").is_dir()
     report = json.loads((out / "format_eval.json").read_text())
     assert report["think"]["n"] == report["direct"]["n"] == 4
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
@@ -56,5 +59,5 @@ def test_thinking_fusion_recipe_end_to_end(tmp_path):
                    f"train.output_dir={out}", "train.max_steps=8", "train.save_steps=3", "format_eval.data_file=null",
                    "--resume", "--allow-recipe-change")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert f"resumed from {out / 'checkpoint-3'} (step 3," in resumed.stdout  # the newest complete checkpoint
+    assert f"resumed from {out / 'checkpoints' / 'step_3'} (step 3," in resumed.stdout  # the newest complete checkpoint
     assert json.loads((out / "log.jsonl").read_text().splitlines()[-1])["step"] == 8

@@ -71,3 +71,41 @@ def test_conversation_jsonl_source(tmp_path):
     path.write_text(json.dumps(line) + "\n")
     example = SourceData(str(path), "direct")[0]
     assert example.uid == "c1" and example.mode == "direct" and example.images == []
+
+
+def test_workers_build_the_same_micro_batches_in_the_same_order(make_recipe):
+    import torch
+
+    from sail_rl.sft.trainer import SFTTrainer
+
+    def batches(workers):
+        trainer = SFTTrainer(make_recipe(f"w{workers}", dataloader_num_workers=workers), log=lambda _m: None)
+        out = [trainer.next_micro_batch() for _ in range(14)]  # 12 micro-batches an epoch: crosses into epoch 1
+        return out, (trainer.epoch, trainer.position)
+
+    (in_process, pos0), (workers, pos2) = batches(0), batches(2)
+    assert pos0 == pos2 == (1, 8)
+    for a, b in zip(in_process, workers):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_jsonl_records_are_read_back_by_offset(tmp_path):
+    from sail_rl.sft.records import RecordFile
+
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"a": 1}\n\n{"a": "\u00e9\u2028"}\n{"a": 3\n', encoding="utf-8")
+    records = RecordFile(path)
+    assert len(records) == 3 and records.read(1) == {"a": "\u00e9\u2028"} and records.where(1).endswith("r.jsonl:3")
+    with pytest.raises(DataError, match=r"r.jsonl:4: invalid JSON"):
+        records.read(2)
+    assert not hasattr(records, "_records")  # jsonl holds offsets, not records
+
+
+def test_a_bad_record_is_found_at_open_not_mid_training(synth_dir, tmp_path):
+    lines = (synth_dir / "data.jsonl").read_text().splitlines()
+    bad = json.loads(lines[5])
+    del bad["answer"]
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(lines[:5] + [json.dumps(bad)] + lines[6:]) + "\n")
+    with pytest.raises(DataError, match=r"bad.jsonl:6 .*missing required field 'answer'"):
+        SourceData(str(path), "direct", image_root=str(synth_dir))

@@ -85,7 +85,7 @@ def test_resume_with_another_recipe_is_refused_naming_the_keys(tmp_path, tiny_di
     assert "train.learning_rate: 0.002 -> 1e-05" in line and "logging_steps" not in line and weights.read_bytes() == before
     assert main(["sft", str(recipe), "train.max_steps=3", "--resume", "--allow-recipe-change"]) == 0
     steps = [json.loads(x)["step"] for x in (out / "log.jsonl").read_text().splitlines()]
-    assert steps == [1, 2, 3]  # resumed from checkpoint-2, each step logged once
+    assert steps == [1, 2, 3]  # resumed from step_2, each step logged once
 
 
 def test_overwrite_starts_over_in_an_emptied_folder(tmp_path, tiny_dir, synth_dir):
@@ -132,8 +132,8 @@ def test_unknown_lora_target_among_good_ones_is_refused(make_recipe):
 
 def test_disk_full_while_checkpointing_is_one_error_and_leaves_no_tmp(make_recipe, monkeypatch):
     from sail_rl.rundir import DiskSpaceError
-    from sail_rl.sft import checkpoint as ckpt
     from sail_rl.sft.trainer import SFTTrainer
+    from sail_rl.trainer import checkpoint as ckpt
 
     trainer = SFTTrainer(make_recipe(), log=lambda m: None)
     trainer.output_dir.mkdir(parents=True)
@@ -144,8 +144,8 @@ def test_disk_full_while_checkpointing_is_one_error_and_leaves_no_tmp(make_recip
     monkeypatch.setattr(ckpt.torch, "save", full)
     with pytest.raises(DiskSpaceError, match="no space left"):
         trainer.save_checkpoint()
-    assert not list(trainer.output_dir.glob("*.tmp"))
+    assert not list((trainer.output_dir / "checkpoints").iterdir())  # no .tmp left
     monkeypatch.setattr("sail_rl.rundir.free_bytes", lambda path: 1000)
     with pytest.raises(DiskSpaceError, match="GiB free"):
         trainer.save_checkpoint()  # refused before writing anything
-    assert not list(trainer.output_dir.iterdir())
+    assert not list((trainer.output_dir / "checkpoints").iterdir())

@@ -1,15 +1,15 @@
-"""Data-parallel SFT (ddp and fsdp2 over 2 gloo processes) takes the steps one process takes."""
+"""Data-parallel SFT (ddp and fsdp2 over 2 gloo processes) takes the steps one process takes; its
+sharded checkpoints resume in the same world size and in another (2 -> 1)."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
 import torch
-import torch.multiprocessing as mp
+
+from tests.multiprocess import assert_same_grads, full_grads, run_ranks
 
 STEPS = 3
 
@@ -24,16 +24,16 @@ def _final_weights(out_dir) -> dict[str, torch.Tensor]:
     return load_file(str(Path(out_dir) / "model.safetensors"))
 
 
-def _sft_worker(rank, world_size, port, recipe, resumed_recipe, out_path):
+def _step_2(out_dir) -> Path:
+    return Path(out_dir) / "checkpoints" / "step_2"
+
+
+def _sft_worker(rank, world_size, recipe, resumed_recipe, out_path):
     import torch.distributed as dist
 
     from sail_rl.sft.trainer import SFTTrainer
-    from tests.trainer.test_worker import full_grads
+    from sail_rl.trainer import parallel
 
-    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
-    torch.set_num_threads(1)
-    if world_size > 1:
-        dist.init_process_group("gloo", rank=rank, world_size=world_size)
     trainer = SFTTrainer(recipe, log=_quiet)
     steps, train_step = [], trainer.train_step
 
@@ -41,46 +41,43 @@ def _sft_worker(rank, world_size, port, recipe, resumed_recipe, out_path):
         metrics = train_step()
         steps.append({"loss": metrics["loss"], "grad_norm": metrics["grad_norm"], "num_tokens": metrics["num_tokens"],
                       "grads": full_grads(trainer.model)})
+        if trainer.step == 2:  # what checkpoint step_2 holds (a collective under fsdp2)
+            steps[-1]["weights"] = {k: v.clone() for k, v in parallel.full_model_state(trainer.model).items()} \
+                if trainer.fsdp else {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
         return metrics
 
     trainer.train_step = recorded_step
-    trainer.train()  # checkpoint-2, then the final model at step 3
-    # a fresh run resumes from checkpoint-2 alone and must end on the same weights
-    resumed_dir = Path(resumed_recipe.train.output_dir)
+    trainer.train()  # checkpoints/step_2, then the final model at step 3
+    # a fresh run resumes from step_2 alone and must end on the same weights
     if rank == 0:
-        resumed_dir.mkdir(parents=True)
-        shutil.copytree(trainer.output_dir / "checkpoint-2", resumed_dir / "checkpoint-2")
+        shutil.copytree(_step_2(trainer.output_dir), _step_2(resumed_recipe.train.output_dir))
     if world_size > 1:
         dist.barrier()
     resumed = SFTTrainer(resumed_recipe, log=_quiet)
     resumed.train(resume=True)
     if rank == 0:
         torch.save({"steps": steps, "param_type": type(next(trainer.model.parameters()).data).__name__}, out_path)
-    if world_size > 1:
-        dist.destroy_process_group()
 
 
-def _run(world_size, recipe, resumed_recipe, out_path) -> dict:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_sft_worker, args=(r, world_size, port, recipe, resumed_recipe, str(out_path)))
-             for r in range(world_size)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(timeout=900)
-        assert proc.exitcode == 0, f"rank exited with {proc.exitcode}"
-    return torch.load(out_path, weights_only=False)
+def _resume_in_one_process(recipe, checkpoint_dir, out_name):
+    """A 1-process trainer loads a 2-process run's step_2 (resharded by DCP); returns its weights."""
+    import dataclasses
+
+    from sail_rl.sft.trainer import SFTTrainer
+
+    train = dataclasses.replace(recipe.train, output_dir=str(Path(recipe.train.output_dir).parent / out_name),
+                                strategy="ddp", per_device_train_batch_size=8)  # the same global batch
+    shutil.copytree(checkpoint_dir, _step_2(train.output_dir))
+    trainer = SFTTrainer(dataclasses.replace(recipe, train=train), log=_quiet)
+    trainer.resume()
+    assert (trainer.step, trainer.position) == (2, 32)
+    return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
 
 
 @pytest.mark.slow
 def test_two_process_sft_equals_one_process(make_recipe, tmp_path):
     """Same global batch (8 x 2 accumulation): gradients, loss and grad norm of every step, the final
-    weights, and a resume from a mid-run checkpoint, for ddp and fsdp2."""
-    from tests.trainer.test_worker import assert_same_grads
-
+    weights, a resume from a mid-run checkpoint, for ddp and fsdp2; and 2 -> 1 process resumes."""
     common = dict(max_steps=STEPS, save_steps=2, gradient_accumulation_steps=2, learning_rate=1e-4,
                   lr_scheduler_type="constant", warmup_steps=0, max_grad_norm=1e9)  # no clipping: raw gradients
     runs = {"one": (1, dict(per_device_train_batch_size=8)),
@@ -90,10 +87,15 @@ def test_two_process_sft_equals_one_process(make_recipe, tmp_path):
     for name, (world_size, train) in runs.items():
         recipe = make_recipe(name, **common, **train)
         resumed = make_recipe(f"{name}_resumed", **common, **train)
-        results[name] = _run(world_size, recipe, resumed, tmp_path / f"{name}.pt")
+        run_ranks(_sft_worker, world_size, recipe, resumed, str(tmp_path / f"{name}.pt"))
+        results[name] = torch.load(tmp_path / f"{name}.pt", weights_only=False)
         straight, again = _final_weights(recipe.train.output_dir), _final_weights(resumed.train.output_dir)
         assert straight.keys() == again.keys() and all(torch.equal(straight[k], again[k]) for k in straight), name
         results[name]["weights"] = straight
+        if world_size == 2:  # 2 -> 1: the sharded step_2 loads into one process as exactly the weights it holds
+            loaded = _resume_in_one_process(recipe, _step_2(recipe.train.output_dir), f"{name}_to_one")
+            held = results[name]["steps"][1]["weights"]
+            assert loaded.keys() == held.keys() and all(torch.equal(loaded[k], held[k]) for k in held), name
     from sail_rl.model.builder import load_model
 
     initial = load_model(make_recipe().model.path).state_dict()

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 from sail_rl.algorithms import AlgorithmConfig, compute_advantages
 from sail_rl.trainer.config import LoraConfig, TrainerConfig
 from sail_rl.trainer.policy_trainer import PolicyTrainer, on_policy_update
+from tests.multiprocess import assert_same_grads, full_grads, run_ranks
 from tests.trainer.helpers import fake_batch
 
 
@@ -86,23 +84,9 @@ DP_ALGO = AlgorithmConfig(advantage_estimator="gae", kl_loss_coef=0.01)
 DP_STEPS = 3
 
 
-def full_grads(model) -> dict[str, torch.Tensor]:
-    """{name: the whole gradient} of the trainable parameters (a collective under fsdp2)."""
-    grads = {}
-    for name, p in model.named_parameters():
-        if p.requires_grad:  # no gradient (e.g. the critic's unused lm_head) counts as zero
-            g = torch.zeros_like(p) if p.grad is None else p.grad
-            grads[name] = (g.full_tensor() if hasattr(g, "full_tensor") else g).detach().clone()
-    return grads
 
 
-def _dp_worker(rank, world_size, model_dir, port, out_path, strategy, other_checkpoint=None):
-    import torch.distributed as dist
-
-    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
-    torch.set_num_threads(1)
-    if world_size > 1:
-        dist.init_process_group("gloo", rank=rank, world_size=world_size)
+def _dp_worker(rank, world_size, model_dir, out_path, strategy, other_checkpoint=None):
     # PPO with a critic and a KL loss: the critic and the reference model are sharded too. No
     # clipping (max_grad_norm huge), so the gradients read after a step are the raw ones.
     algo = DP_ALGO
@@ -132,8 +116,6 @@ def _dp_worker(rank, world_size, model_dir, port, out_path, strategy, other_chec
         fresh.save_pretrained(f"{out_path}.model")
     if rank == 0:
         torch.save(result, out_path)
-    if world_size > 1:
-        dist.destroy_process_group()
 
 
 def parallel_full(tensor: torch.Tensor) -> torch.Tensor:
@@ -141,28 +123,10 @@ def parallel_full(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def _run_ranks(world_size, model_dir, out_path, strategy, other_checkpoint=None):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_dp_worker, args=(r, world_size, model_dir, port, str(out_path), strategy, other_checkpoint))
-             for r in range(world_size)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(timeout=600)
-        assert proc.exitcode == 0, f"rank exited with {proc.exitcode}"
+    run_ranks(_dp_worker, world_size, model_dir, str(out_path), strategy, other_checkpoint, timeout_s=600)
     return torch.load(out_path, weights_only=False)
 
 
-def assert_same_grads(one: dict, two: dict, label: str) -> None:
-    """Gradients equal up to float summation order: a scale (e.g. averaging instead of summing) fails."""
-    assert one.keys() == two.keys(), label
-    for name, g1 in one.items():
-        torch.testing.assert_close(two[name], g1, atol=1e-6 * max(1.0, float(g1.abs().max())), rtol=1e-3, msg=f"{label} {name}")
-    assert sum(float(g.abs().sum()) for g in one.values()) > 0, label
 
 
 @pytest.mark.slow
