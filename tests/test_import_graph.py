@@ -20,7 +20,6 @@ WORKERS = {"sail_rl.trainer", "rollouts", "rewards"}
 # open, owned elsewhere (issue #13): remove an entry when it is fixed
 KNOWN = {
     ("sail_rl.data.filtering", "rewards.layout"),  # rejection sampling asks the format check
-    ("sail_rl.sft.examples", "sail_rl.sft.masks"), ("sail_rl.sft.masks", "sail_rl.sft.examples"),
 }
 
 

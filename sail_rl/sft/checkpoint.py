@@ -20,7 +20,6 @@ import shutil
 from pathlib import Path
 from typing import Optional
 
-import torch
 
 from sail_rl.rundir import check_free_space, make_readable, write_or_clean
 

@@ -33,8 +33,8 @@ def test_sft_trains_on_videos_and_several_images(tiny_dir, tmp_path):
     })
     trainer = SFTTrainer(recipe, log=lambda _msg: None)
     tower = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if "vision_tower" in n}
-    fixed = trainer.next_batch()
-    trainer.next_batch = lambda: fixed
+    fixed = trainer.next_micro_batch()
+    trainer.next_micro_batch = lambda: fixed
     losses = [trainer.train_step()["loss"] for _ in range(4)]
     assert losses[-1] < losses[0], losses
     moved = [n for n, p in trainer.model.named_parameters() if n in tower and not torch.equal(p, tower[n])]
