@@ -33,7 +33,7 @@ class SourceConfig:
     """One entry of `data.sources`: a data file, the mode its targets are trained in, its share."""
 
     path: str = ""
-    mode: Literal["think", "direct"] = "think"
+    mode: Literal["think", "direct", "auto"] = "think"  # auto: the auto prompt, think or direct target by should_think
     ratio: float = 1.0  # share of each epoch, normalised over all sources
     image_root: Optional[str] = None  # default: the data file's folder
 

@@ -4,7 +4,8 @@ per-epoch mixture of several sources.
 A data file is MathVista format (`sail_rl.data.mathvista`): the prompt comes from the
 data package's `build_prompt(sample, mode)` (the same prompt `sail-rl eval` uses, the
 mode's instruction inside the user turn, no system turn) and the assistant turn is the
-record's `think_target` (mode think) or `direct_target` (mode direct). A jsonl line may
+record's `think_target` (mode think) or `direct_target` (mode direct); mode auto (thinking fusion)
+asks in the auto prompt and answers as the record's `should_think` label says. A jsonl line may
 instead carry a whole conversation: `{"id": ..., "messages": [{"role", "content"}...],
 "images": ["a.png", ...]}` (content as in `render_chat`: a string or typed parts).
 """
@@ -21,7 +22,7 @@ from typing import Any, Literal, Optional, Sequence
 
 from sail_rl.errors import DataError
 
-Mode = Literal["think", "direct"]
+Mode = Literal["think", "direct", "auto"]  # auto: each record's should_think picks (thinking fusion)
 _THINK_RE = re.compile(r"^\s*<think>.*?</think>\s*", re.DOTALL)
 
 
@@ -51,14 +52,20 @@ def sample_to_example(sample, mode: Mode) -> SFTExample:
     """A `MathVistaSample` with SFT targets -> the prompt of `build_prompt` + the target turn."""
     from sail_rl.data.prompts import build_prompt
 
+    prompt_mode = mode
+    if mode == "auto":  # the model is asked to decide; the record's label says which answer teaches it
+        if sample.should_think is None:
+            raise DataError(f"{sample.source}: mode auto needs should_think on every record; "
+                            "`sail-rl data label-think` writes it, or use mode think/direct")
+        mode = "think" if sample.should_think else "direct"
     target = sample.think_target if mode == "think" else sample.direct_target
     if target is None and mode == "direct":
         target = "\\boxed{" + (sample.answer_letter or sample.answer) + "}"
     if target is None:
         raise DataError(f"{sample.source}: no think_target for a think-mode source; add it or use mode: direct")
-    messages, images = build_prompt(sample, mode=mode)
+    messages, images = build_prompt(sample, mode=prompt_mode)
     messages = messages + [{"role": "assistant", "content": target}]
-    return SFTExample(uid=f"{sample.pid}:{mode}", messages=messages, images=list(images), mode=mode)
+    return SFTExample(uid=f"{sample.pid}:{prompt_mode}", messages=messages, images=list(images), mode=mode)
 
 
 def _last_assistant_text(messages: list[dict]) -> str:
@@ -88,6 +95,9 @@ class SourceData:
         first = self.records.read(0)
         self.conversations = self.records.kind == "jsonl" and isinstance(first, dict) and "messages" in first
         self.base_dir = Path(image_root) if image_root else self.path.parent
+        if self.conversations and mode == "auto":
+            raise DataError(f"{self.path}: mode auto takes MathVista-format records with should_think labels, not "
+                            "conversations; give each conversation its own 'mode' (think or direct)")
         self._check_records(check_images)
 
     def _check_records(self, check_images: bool) -> None:
@@ -108,7 +118,11 @@ class SourceData:
                 if sample.pid in seen:
                     raise DataError(f"{where}: duplicate pid '{sample.pid}' (first at {seen[sample.pid]}); make pids unique")
                 seen[sample.pid] = where
-                target, thinks = sample.think_target, self.mode == "think"
+                if self.mode == "auto" and sample.should_think is None:
+                    raise DataError(f"{where}: mode auto needs should_think on every record; "
+                                    "`sail-rl data label-think` writes it, or use mode think/direct")
+                thinks = self.mode == "think" or (self.mode == "auto" and bool(sample.should_think))
+                target = sample.think_target
             if thinks:
                 n_think += 1
                 missing += target is None
