@@ -274,10 +274,10 @@ def run_seeds(seeds: list[int], rl_steps: int | None) -> dict[str, Any]:
         print(f"\n##### seed {seed}: {' '.join(cmd)}", flush=True)
         last = ""
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, bufsize=1) as proc:
-            for text in proc.stdout:  # shown as it comes; the last non-empty line is the seed's result
+            for text in proc.stdout:  # shown as it comes; the seed's result is its last JSON line
                 print(text, end="", flush=True)
-                last = text.strip() or last
-        if proc.returncode or not last.startswith("{"):
+                last = text.strip() if text.startswith('{"seed"') else last  # a library's log at exit may follow it
+        if proc.returncode or not last:
             raise SystemExit(f"demo seed {seed} failed (exit {proc.returncode}); its output is above")
         lines.append(json.loads(last))
     out = seeds_summary(lines)
