@@ -224,6 +224,12 @@ def run_seed(seed: int, out: str | None, rl_steps: int | None) -> dict[str, Any]
 
     t = _stage(f"GRPO ({RL_RECIPE}) with vLLM rollouts on Ray, prompts in {rl.data.prompt_mode} mode")
     summary = train(rl, resume=Path(rl.run.output_dir).is_dir())  # a rerun continues (or re-reports) the demo's own run
+    if "eval_before" not in summary:  # a resumed run evaluates after RL only: the step-0 eval is in its metrics
+        from sail_rl.rl.metrics import read_metrics
+
+        first = next((r for r in read_metrics(rl.run.output_dir) if r.get("step") == 0 and "eval/accuracy" in r), None)
+        if first is not None:
+            summary["eval_before"] = {k: v for k, v in first.items() if k.startswith("eval/")}
     print(f"RL done in {time.perf_counter() - t:.0f} s", flush=True)
     curves = plot_run(rl.run.output_dir)
     held_out = load_split(rl.data, "eval")[: rl.run.eval_max_samples]
