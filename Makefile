@@ -9,7 +9,7 @@ TORCH_INDEX ?=
 TORCH_PIP_ARGS := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
 PYTEST_ARGS ?=
 
-.PHONY: install install-gpu test test-fast demo bench clean
+.PHONY: install install-gpu test test-fast demo demo-seeds bench clean
 
 install: $(STAMP)
 
@@ -35,8 +35,13 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" $(PYTEST_ARGS)
 
+# seed 0; its last line is JSON (accuracy before/after RL, greedy and mean@k, per prompt mode, think rate)
 demo: $(STAMP)
 	$(BIN)/python -m sail_rl.demo
+
+# seeds 0, 1, 2, each with its own init, SFT and RL; last line: every seed's JSON + mean / std / min / max
+demo-seeds: $(STAMP)
+	$(BIN)/python -m sail_rl.demo --seeds 0 1 2
 
 bench: $(STAMP)
 	$(BIN)/sail-rl bench step

@@ -24,6 +24,7 @@ _DIRECT_WORDS = {"direct", "no", "answer", "no_think", "nothink", "false", "0"}
 @register_reward("format")
 def format_reward(inputs: list[RewardInput], mode: str = "think") -> list[float]:
     """1.0 when the response has the trained layout (`rewards.layout.follows_layout`), else 0.0.
+    `mode: prompt` checks each response against its prompt's mode (`extra["prompt_mode"]`).
 
     >>> r = lambda text, **kw: format_reward([RewardInput("q", text)], **kw)[0]
     >>> r("<think>2+2=4</think>\\nThe answer is \\\\boxed{4}."), r("<think></think>\\\\boxed{4}")
@@ -33,8 +34,14 @@ def format_reward(inputs: list[RewardInput], mode: str = "think") -> list[float]
     >>> r("\\\\boxed{4}", mode="direct"), r("\\\\boxed{4}", mode="auto"), r("\\\\boxed{4} because", mode="auto")
     (1.0, 1.0, 0.0)
     """
-    if mode not in ("think", "direct", "auto"):
-        raise RewardError(f"reward 'format': mode must be think, direct or auto, got {mode!r}; fix its kwargs")
+    if mode not in ("think", "direct", "auto", "prompt"):
+        raise RewardError(f"reward 'format': mode must be think, direct, auto or prompt, got {mode!r}; fix its kwargs")
+    if mode == "prompt":  # each prompt's own mode (data.prompt_mode mixed: the RL loop puts it in extra)
+        modes = [x.extra.get("prompt_mode") for x in inputs]
+        if any(m not in ("think", "direct", "auto") for m in modes):
+            raise RewardError("reward 'format' with mode prompt needs extra['prompt_mode'] (think, direct or auto) on "
+                              f"every input, got {sorted(set(map(str, modes)))}; the RL loop sets it")
+        return [1.0 if follows_layout(x.response, m) else 0.0 for x, m in zip(inputs, modes)]
     return [1.0 if follows_layout(x.response, mode) else 0.0 for x in inputs]
 
 

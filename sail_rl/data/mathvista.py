@@ -120,7 +120,9 @@ class DataConfig:
     train_files: list[str] = field(default_factory=list)
     eval_files: list[str] = field(default_factory=list)
     image_root: Optional[str] = None  # default: each data file's own folder
-    prompt_mode: Literal["think", "direct", "auto"] = "think"
+    # mixed: the thinking-fusion mix, each prompt think or direct (sail_rl.data.prompts.prompt_modes)
+    prompt_mode: Literal["think", "direct", "auto", "mixed"] = "think"
+    think_ratio: Optional[float] = None  # mixed only: the share of prompts asked to think, the rest direct
     rewrite_mc_to_free_form: bool = False  # SAIL-VL2 RL: ask for the option text, not the letter
     max_samples: Optional[int] = None  # per split, after shuffling
     shuffle: bool = True
@@ -130,6 +132,12 @@ class DataConfig:
     def validate(self) -> None:
         if self.max_samples is not None and self.max_samples <= 0:
             raise ConfigError(f"data.max_samples must be positive or null, got {self.max_samples}")
+        if self.prompt_mode == "mixed" and not (self.think_ratio is not None and 0.0 < self.think_ratio < 1.0):
+            raise ConfigError(f"data.prompt_mode mixed needs data.think_ratio in (0, 1), got {self.think_ratio}; "
+                              "for all-think or all-direct prompts set data.prompt_mode think / direct", key="think_ratio")
+        if self.prompt_mode != "mixed" and self.think_ratio is not None:
+            raise ConfigError(f"data.think_ratio only acts with data.prompt_mode mixed (it is {self.prompt_mode}); "
+                              "set prompt_mode: mixed or drop think_ratio", key="think_ratio")
 
 
 # ---------------------------------------------------------------- reading files

@@ -7,11 +7,13 @@ instruction. The system prompt stays empty; the image comes first in the user tu
 
 from __future__ import annotations
 
+import random
 from typing import Literal, Optional
 
-from sail_rl.data.mathvista import LETTERS, MathVistaSample
+from sail_rl.data.mathvista import LETTERS, DataConfig, MathVistaSample
 
 PromptMode = Literal["think", "direct", "auto"]
+THINK_OR_DIRECT = ("think", "direct")
 
 INSTRUCTIONS: dict[str, str] = {
     "think": "Think step by step inside <think> </think>, then put the final answer in \\boxed{}.",
@@ -77,3 +79,20 @@ def build_prompt(sample: MathVistaSample, mode: PromptMode = "think"):
     parts = [{"type": "video" if isinstance(v, Video) else "image"} for v in visuals]
     messages = [{"role": "user", "content": [*parts, {"type": "text", "text": text}]}]
     return messages, visuals
+
+
+def prompt_modes(cfg: DataConfig, n: int, seed: str) -> list[str]:
+    """The prompt mode of each of `n` prompts (by dataset index). `prompt_mode: mixed` (the
+    thinking-fusion mix): exactly round(n * think_ratio) prompts think, the rest answer directly,
+    which ones drawn from `seed` (so a prompt keeps its mode for the whole run); else every prompt
+    has `cfg.prompt_mode`.
+
+    >>> cfg = DataConfig(prompt_mode="mixed", think_ratio=0.25)
+    >>> modes = prompt_modes(cfg, 8, "0:train")
+    >>> modes.count("think"), modes == prompt_modes(cfg, 8, "0:train"), prompt_modes(DataConfig(prompt_mode="direct"), 2, "0")
+    (2, True, ['direct', 'direct'])
+    """
+    if cfg.prompt_mode != "mixed":
+        return [cfg.prompt_mode] * n
+    thinking = set(random.Random(seed).sample(range(n), round(n * float(cfg.think_ratio))))
+    return ["think" if i in thinking else "direct" for i in range(n)]

@@ -31,10 +31,10 @@ from rewards import RewardInput, ScoreResult, reward_metrics
 from rollouts.types import GenerationRequest, SamplingConfig
 from sail_rl.algorithms import compute_advantages, compute_token_rewards
 from sail_rl.data.mathvista import MathVistaSample
-from sail_rl.data.prompts import build_prompt
+from sail_rl.data.prompts import build_prompt, prompt_modes
 from sail_rl.rl.config import RunRecipe
 from sail_rl.rl.handles import RolloutHandle, Scorer, Trainer, WeightTransfer
-from sail_rl.rl.metrics import MetricsLogger, group_rollout_metrics
+from sail_rl.rl.metrics import MetricsLogger, group_rollout_metrics, held_out_metrics
 from sail_rl.rl.sampler import PromptSampler
 from sail_rl.trainer.batch import TrainBatch, collate
 from sail_rl.trainer.checkpoint import SHARDS_DIR, latest_checkpoint, load_checkpoint, save_checkpoint
@@ -101,26 +101,33 @@ class RLLoop:
         self.run_dir = Path(recipe.run.output_dir)
         self.sampler = PromptSampler(len(train), seed=recipe.run.seed, shuffle=recipe.data.shuffle)
         self.sampling = recipe.rollout.sampling()
+        # each prompt's mode (think / direct), fixed for the run: the thinking-fusion mix with data.prompt_mode mixed
+        self.train_modes = prompt_modes(recipe.data, len(train), f"{recipe.run.seed}:train")
+        self.held_out_modes = prompt_modes(recipe.data, len(held_out), f"{recipe.run.seed}:eval")
         self.step = 0
         self._draws = 0  # generation rounds so far: request ids never repeat within a run
         self.logger: MetricsLogger | None = None
 
     # ------------------------------------------------------------------ requests and rewards
 
-    def _requests(self, indices: list[int], samples: list[MathVistaSample], tag: str) -> list[GenerationRequest]:
-        """One request per drawn prompt. Ids name the position in the draw, not the dataset index:
-        a draw that crosses an epoch boundary can hold an index twice."""
+    def _requests(self, indices: list[int], samples: list[MathVistaSample], tag: str,
+                  modes: list[str] | None = None) -> list[GenerationRequest]:
+        """One request per drawn prompt, in its mode (`modes[index]`, default the training prompts'
+        modes). Ids name the position in the draw, not the dataset index: a draw that crosses an
+        epoch boundary can hold an index twice."""
+        modes = self.train_modes if modes is None else modes
         out = []
         for pos, (index, sample) in enumerate(zip(indices, samples)):
-            messages, images = build_prompt(sample, self.recipe.data.prompt_mode)  # the loader rewrote multiple choice
-            out.append(GenerationRequest(messages=messages, images=images, request_id=f"{tag}-{pos}", metadata={"index": index}))
+            messages, images = build_prompt(sample, modes[index])  # the loader rewrote multiple choice
+            out.append(GenerationRequest(messages=messages, images=images, request_id=f"{tag}-{pos}",
+                                         metadata={"index": index, "prompt_mode": modes[index]}))
         return out
 
     def _reward_inputs(self, sample: MathVistaSample, request: GenerationRequest, rollouts) -> list[RewardInput]:
         """One RewardInput per rollout; `extra` carries the dataset's columns by name (metadata flattened)."""
         extra = {**sample.metadata, "pid": sample.pid, "question": sample.question, "answer": sample.answer,
                  "question_type": sample.question_type, "unit": sample.unit, "query": sample.query,
-                 "should_think": sample.should_think}
+                 "should_think": sample.should_think, "prompt_mode": request.metadata["prompt_mode"]}
         return [
             RewardInput(
                 prompt=request.messages[-1]["content"][-1]["text"], response=r.text, ground_truth=sample.answer,
@@ -233,32 +240,28 @@ class RLLoop:
         start = time.perf_counter()
         out = {}
         greedy = SamplingConfig(rollouts_per_prompt=1, temperature=0.0, max_response_tokens=self.sampling.max_response_tokens)
-        metrics = self._score_held_out(greedy)
-        out["eval/accuracy"] = float(metrics["accuracy"])
-        for key in ("think_rate", "think_well_formed_rate", "mean_response_chars"):
-            if isinstance(metrics.get(key), (int, float)):
-                out[f"eval/{key}"] = float(metrics[key])
+        out.update(held_out_metrics(self._held_out_responses(greedy), self.held_out, self.held_out_modes,
+                                    ("accuracy", "think_rate", "think_well_formed_rate", "mean_response_chars")))
         k = self.recipe.run.eval_samples_per_prompt
         if k:
             sampled = SamplingConfig(rollouts_per_prompt=k, temperature=self.sampling.temperature, top_p=self.sampling.top_p,
                                      max_response_tokens=self.sampling.max_response_tokens)
-            out["eval/accuracy_sampled"] = float(self._score_held_out(sampled)["accuracy"])
+            scored = held_out_metrics(self._held_out_responses(sampled), self.held_out, self.held_out_modes, ("accuracy",))
+            out.update({key.replace("accuracy", "accuracy_sampled"): v for key, v in scored.items()})
         out["time/eval_s"] = time.perf_counter() - start
         return out
 
-    def _score_held_out(self, sampling: SamplingConfig) -> dict:
-        from eval.scoring import score
-
+    def _held_out_responses(self, sampling: SamplingConfig) -> dict[str, list[dict]]:
+        """{pid: [{"response", "response_tokens"}]} for the held-out prompts, each in its mode."""
         samples = self.held_out
-        requests = self._requests(list(range(len(samples))), samples, "eval")
+        requests = self._requests(list(range(len(samples))), samples, "eval", self.held_out_modes)
         by_id: dict[str, list] = {}
         for r in self.rollout.generate(requests, sampling):
             by_id.setdefault(r.request_id, []).append(r)
-        responses = {
+        return {
             s.pid: [{"response": r.text, "response_tokens": r.num_response_tokens} for r in by_id[q.request_id]]
             for s, q in zip(samples, requests) if by_id.get(q.request_id)
         }
-        return score([s for s in samples if s.pid in responses], responses).metrics
 
     def save(self) -> Path:
         state = {"sampler": self.sampler.state_dict(), "recipe_output_dir": str(self.run_dir)}

@@ -23,6 +23,25 @@ def group_rollout_metrics(groups) -> dict[str, float]:
     return out
 
 
+def held_out_metrics(responses: dict[str, list[dict]], samples, modes: list[str], keys: tuple[str, ...]) -> dict[str, float]:
+    """`eval/KEY` over every held-out prompt that has responses, and `eval/MODE/KEY` per prompt mode
+    when the prompts mix modes (data.prompt_mode mixed): e.g. eval/think/accuracy, eval/direct/think_rate.
+    `samples[i]` was asked in `modes[i]`; `keys` are eval.scoring metrics (rates in [0, 1])."""
+    from eval.scoring import score
+
+    subsets = {"": [s for s in samples if s.pid in responses]}
+    if len(set(modes)) > 1:
+        for mode in sorted(set(modes)):
+            subsets[f"{mode}/"] = [s for s, m in zip(samples, modes) if m == mode and s.pid in responses]
+    out: dict[str, float] = {}
+    for prefix, subset in subsets.items():
+        if not subset:
+            continue
+        metrics = score(subset, {s.pid: responses[s.pid] for s in subset}).metrics
+        out.update({f"eval/{prefix}{key}": float(metrics[key]) for key in keys if isinstance(metrics.get(key), (int, float))})
+    return out
+
+
 class MetricsLogger:
     def __init__(self, run_dir: str | Path, loggers: list[str], truncate_after_step: int = 0,
                  wandb_project: str | None = None, total_steps: int = 0, progress_bar: bool = True,

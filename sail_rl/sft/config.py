@@ -155,6 +155,9 @@ class BootstrapConfig:
     synth_seed: int = 0
     synth_families: list[str] = field(default_factory=list)  # empty: every family
     synth_difficulty: str = "mixed"  # 1, 2, 3, "1,2" or mixed
+    # a biased teacher writes the training split's SFT targets: {gold: {wrong: probability}}
+    # (sail_rl/data/synth/teacher.py); `answer` stays the ground truth. Empty: the true answers.
+    synth_teacher_error: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def validate(self) -> None:
         if bool(self.model_path) != bool(self.model_preset):

@@ -58,5 +58,6 @@ def bootstrap(recipe: SFTRecipe, log: Callable[[str], None] = print) -> None:
         from sail_rl.data.synth import generate_dataset
 
         generate_dataset(boot.synth_dir, n=boot.synth_n, seed=boot.synth_seed, eval_n=boot.synth_eval_n,
-                         families=boot.synth_families or None, difficulty=boot.synth_difficulty)
+                         families=boot.synth_families or None, difficulty=boot.synth_difficulty,
+                         teacher_error=boot.synth_teacher_error or None)
         log(f"sft: bootstrap wrote {boot.synth_n} synthetic samples (+{boot.synth_eval_n} held out) to {boot.synth_dir}")

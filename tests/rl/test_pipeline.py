@@ -100,7 +100,7 @@ def test_pipeline_runs_all_stages_then_skips_them(tmp_path, tiny_dir, tiny_judge
         {"name": "think_fusion_sft", "kind": "sft", "recipe": str(REPO / "recipes/thinking_fusion_sft.yaml"),
          "overrides": sft + [f"data.sources=[{{path: {data}/data.jsonl, mode: direct, ratio: 0.9}}, {{path: {data}/data.jsonl, mode: think, ratio: 0.1}}]"]},
         {"name": "rl_mixed", "kind": "rl", "recipe": str(REPO / "recipes/mathvista_grpo.yaml"),
-         "overrides": rl + ["reward_combine=sail_rl_product", "data.prompt_mode=auto",
+         "overrides": rl + ["reward_combine=sail_rl_product", "data.prompt_mode=auto", "data.think_ratio=null",
                             "rewards=[{name: accuracy, role: answer}, {name: think_quality, role: think, kwargs: "
                             f"{{base_url: '{tiny_judge['base_url']}', model: {tiny_judge['model']}, max_tokens: 16, send_images: false}}}}, "
                             "{name: judging, role: judge}, {name: format, role: format, kwargs: {mode: auto}}]"]},

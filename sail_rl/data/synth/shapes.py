@@ -96,7 +96,8 @@ def make_shape_colour(rng: random.Random, size_px: int, difficulty: int) -> Synt
     target = rng.randrange(n)
     shape, colour = shapes[target], colours[target]
     others = [f"a {c} {s}" for s, c in zip(shapes, colours) if s != shape]
-    steps = [f"I see {', '.join(others)} and the {shape}." if others else f"I see one {shape}.", f"The {shape} is {colour}."]
+    # level 1 (one shape): one short sentence, so think-mode RL rollouts stay cheap
+    steps = ([f"I see {', '.join(others)} and the {shape}."] if others else []) + [f"The {shape} is {colour}."]
     return SynthItem(
         family="shape_colour",
         image=img,

@@ -4,7 +4,8 @@ the video families), `info.json`.
 Deterministic per seed: sample i of a split draws from its own `random.Random(f"{seed}:{split}:{i}")`
 (no global random state), families go round-robin, PNGs are written with fixed encoder
 settings and no timestamps, so the same arguments give byte-identical files. Held-out
-eval samples whose image equals a training image are redrawn.
+eval samples whose image equals a training image are redrawn. `teacher_error` gives the
+training split's SFT targets a biased teacher's answers (`teacher.py`); `answer` stays true.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sail_rl.data.synth.canvas import SynthItem
 from sail_rl.data.synth.clock import make_angle, make_clock_hour
 from sail_rl.data.synth.motion import make_dot_direction, make_flash_count, make_last_shape
 from sail_rl.data.synth.shapes import make_count_shapes, make_shape_colour
+from sail_rl.data.synth.teacher import TeacherError, as_taught, check_teacher_error, teacher_answer
 from sail_rl.errors import ConfigError
 
 Maker = Callable[[random.Random, int, int], SynthItem]
@@ -130,8 +132,20 @@ def _write_visual(out: Path, item: SynthItem, pid: str) -> str:
     return rel
 
 
+def taught_record(item: SynthItem, pid: str, image_rel: str, split: str, teacher_error: TeacherError,
+                   rng: random.Random) -> dict[str, Any]:
+    """`item_to_record` whose SFT targets (and `metadata.teacher_answer`) are the biased teacher's;
+    `answer` stays the ground truth."""
+    taught = as_taught(item, teacher_answer(item.answer, teacher_error, rng))
+    record = item_to_record(item, pid, image_rel, split)
+    record["think_target"], record["direct_target"] = think_target(taught), "\\boxed{" + taught.boxed + "}"
+    record["metadata"]["teacher_answer"] = taught.answer
+    return record
+
+
 def _write_split(out: Path, split: str, n: int, seed: int, size_px: int, levels: list[int],
-                 families: list[str], avoid: set[bytes]) -> tuple[Path, set[bytes], dict[str, int]]:
+                 families: list[str], avoid: set[bytes],
+                 teacher_error: TeacherError | None = None) -> tuple[Path, set[bytes], dict[str, int]]:
     """Generate n samples of one split; skip (redraw) images whose hash is in `avoid`."""
     jsonl = out / ("data.jsonl" if split == "train" else "eval.jsonl")
     hashes: set[bytes] = set()
@@ -148,9 +162,18 @@ def _write_split(out: Path, split: str, n: int, seed: int, size_px: int, levels:
             hashes.add(digest)
             pid = f"{split}-{i:06d}"
             image_rel = _write_visual(out, item, pid)
-            f.write(json.dumps(item_to_record(item, pid, image_rel, split), ensure_ascii=False) + "\n")
+            record = (taught_record(item, pid, image_rel, split, teacher_error, random.Random(f"{seed}:{split}:{i}:teacher"))
+                      if teacher_error else item_to_record(item, pid, image_rel, split))
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
             counts[family] = counts.get(family, 0) + 1
     return jsonl, hashes, counts
+
+
+def answer_vocabulary(families: list[str], levels: list[int], size_px: int, draws: int = 200) -> set[str]:
+    """The answers `draws` throwaway samples of each family give (a teacher_error check: small
+    answer sets such as shape_colour's 5 colours are covered in full)."""
+    return {FAMILIES[f](random.Random(f"vocab:{f}:{i}"), size_px, levels[i % len(levels)]).answer
+            for f in families for i in range(draws)}
 
 
 def estimate_bytes(n_total: int, size_px: int, levels: list[int], families: list[str]) -> int:
@@ -167,13 +190,14 @@ def estimate_bytes(n_total: int, size_px: int, levels: list[int], families: list
 
 def generate_dataset(out_dir: str | Path, n: int, seed: int = 0, size_px: int = 64, difficulty: str = "mixed",
                      eval_n: int = 0, families: list[str] | None = None, overwrite: bool = False,
-                     max_bytes: int = 5 * 2**30) -> dict[str, Any]:
+                     max_bytes: int = 5 * 2**30, teacher_error: TeacherError | None = None) -> dict[str, Any]:
     """Write `n` training samples (and `eval_n` held-out ones) under `out_dir`; returns the
     `info.json` content: arguments, files and per-family counts.
 
     Refused before writing: an estimated size over `max_bytes` or the free space, and an
     `out_dir` holding anything but the same job's files (`overwrite` empties it first, so no
-    file of an earlier, different data set stays beside the new one)."""
+    file of an earlier, different data set stays beside the new one), and a `teacher_error`
+    naming an answer the families never give (`teacher.check_teacher_error`)."""
     families = list(families or FAMILIES)
     unknown = [f for f in families if f not in ALL_FAMILIES]
     if unknown:
@@ -183,6 +207,8 @@ def generate_dataset(out_dir: str | Path, n: int, seed: int = 0, size_px: int = 
     if not 32 <= size_px <= 512:
         raise ConfigError(f"--size must be between 32 and 512 px, got {size_px}")
     levels = parse_difficulty(difficulty)
+    if teacher_error:
+        check_teacher_error(teacher_error, answer_vocabulary(families, levels, size_px), "teacher_error")
     from sail_rl.rundir import atomic_write_text, check_free_space, claim_output_dir, unlock_dir
 
     needed = estimate_bytes(n + eval_n, size_px, levels, families)
@@ -190,10 +216,11 @@ def generate_dataset(out_dir: str | Path, n: int, seed: int = 0, size_px: int = 
         raise ConfigError(f"{n + eval_n} samples of {size_px}px would write about {needed / 2**30:.2f} GiB, over the "
                           f"{max_bytes / 2**30:.2f} GiB limit; lower --n / --split-eval or raise --max-gib")
     check_free_space(out_dir, needed, f"data synth ({n + eval_n} samples)")
-    job = {"n": n, "seed": seed, "size_px": size_px, "difficulty": levels, "eval_n": eval_n, "families": families}
+    job = {"n": n, "seed": seed, "size_px": size_px, "difficulty": levels, "eval_n": eval_n, "families": families,
+           **({"teacher_error": teacher_error} if teacher_error else {})}
     out = claim_output_dir(out_dir, "data synth", job, flag="--out", overwrite=overwrite, same_job_reuse=True)
     (out / "images").mkdir(parents=True, exist_ok=True)
-    train, train_hashes, train_counts = _write_split(out, "train", n, seed, size_px, levels, families, set())
+    train, train_hashes, train_counts = _write_split(out, "train", n, seed, size_px, levels, families, set(), teacher_error)
     info: dict[str, Any] = {
         "generator": "sail-rl data synth",
         "seed": seed,
@@ -203,6 +230,8 @@ def generate_dataset(out_dir: str | Path, n: int, seed: int = 0, size_px: int = 
         "files": {"train": train.name},
         "counts": {"train": train_counts},
     }
+    if teacher_error:
+        info["teacher_error"] = teacher_error  # the SFT targets' bias, written where the data are
     if eval_n:
         held, _, eval_counts = _write_split(out, "eval", eval_n, seed, size_px, levels, families, train_hashes)
         info["files"]["eval"] = held.name
