@@ -191,7 +191,10 @@ def _run_rejection_sample(args: argparse.Namespace) -> int:
         responses[str(r["pid"])].append(str(r.get("response", "")))
         grades[str(r["pid"])].append(bool(r["correct"]))
     out = Path(args.out)
-    records = select_correct_cot(samples, responses, grades, max_per_sample=args.max_per_sample, image_base=out.parent)
+    from rewards.layout import follows_layout
+
+    records = select_correct_cot(samples, responses, grades, max_per_sample=args.max_per_sample,
+                                 well_formed=lambda text: follows_layout(text, "think"), image_base=out.parent)
     _write_lines(records, out)
     if not records:
         print(f"sail-rl data rejection-sample: warning: no correct, well-formed thinking response among "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from sail_rl.data.mathvista import MathVistaSample, sample_to_record
 
@@ -57,18 +57,17 @@ def filter_by_pass_rate(samples: Sequence[MathVistaSample], pass_rates: Mapping[
 
 def select_correct_cot(samples: Sequence[MathVistaSample], responses: Mapping[str, Sequence[str]],
                        grades: Mapping[str, Sequence[bool]], max_per_sample: int = 1,
-                       image_base: str | Path | None = None) -> list[dict[str, Any]]:
+                       *, well_formed: Callable[[str], bool], image_base: str | Path | None = None) -> list[dict[str, Any]]:
     """Rejection sampling -> CoT SFT records: per sample, up to `max_per_sample` correct
     responses that think in a well-formed way (shortest first), each as a MathVista record
     whose `think_target` is that response (image path relative to `image_base` when given).
-    Samples with none are skipped.
+    Samples with none are skipped. `well_formed(text)` is the think-layout check (the command
+    passes `rewards.layout.follows_layout(text, "think")`: the data layer does not import rewards).
     """
-    from rewards.layout import follows_layout
-
     records = []
     for s in samples:
         texts, verdicts = responses.get(s.pid, ()), grades.get(s.pid, ())
-        good = sorted({t for t, ok in zip(texts, verdicts) if ok and follows_layout(t, "think")}, key=lambda t: (len(t), t))
+        good = sorted({t for t, ok in zip(texts, verdicts) if ok and well_formed(t)}, key=lambda t: (len(t), t))
         for i, text in enumerate(good[:max_per_sample]):
             pid = s.pid if max_per_sample == 1 else f"{s.pid}-cot{i}"
             metadata = dict(s.metadata, sft_source="rejection_sampling")

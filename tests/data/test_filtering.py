@@ -12,6 +12,12 @@ from sail_rl.data import MathVistaSample, load_samples
 from sail_rl.data.filtering import filter_by_pass_rate, pass_rate_table, select_correct_cot
 
 
+def THINK_LAYOUT(text: str) -> bool:
+    from rewards.layout import follows_layout
+
+    return follows_layout(text, "think")
+
+
 def _samples(n: int = 3, image: str = "x.png") -> list[MathVistaSample]:
     return [MathVistaSample(pid=str(i), question="q", image=image, answer="1", question_type="free_form",
                             answer_type="integer") for i in range(n)]
@@ -36,10 +42,10 @@ def test_select_correct_cot_keeps_shortest_correct_well_formed():
         "2": ["<think>unclosed \\boxed{1}"],
     }
     grades = {"0": [True, True, True, False], "1": [False], "2": [True]}
-    records = select_correct_cot(_samples(), responses, grades)
+    records = select_correct_cot(_samples(), responses, grades, well_formed=THINK_LAYOUT)
     assert [(r["pid"], r["think_target"]) for r in records] == [("0", "<think>short</think> \\boxed{1}")]
     assert records[0]["should_think"] is True and records[0]["metadata"]["sft_source"] == "rejection_sampling"
-    two = select_correct_cot(_samples(), responses, grades, max_per_sample=2)
+    two = select_correct_cot(_samples(), responses, grades, max_per_sample=2, well_formed=THINK_LAYOUT)
     assert [r["pid"] for r in two] == ["0-cot0", "0-cot1"]
 
 
