@@ -5,7 +5,7 @@
     rollouts on Ray, prompts mixed think / direct -> held-out eval before and after RL
 
 Why the RL gain holds by construction: the cold start imitates a teacher that calls purple
-shapes "blue" and orange ones "red" 70% of the time (recipes/thinking_fusion_sft.yaml,
+shapes "pink" and orange ones "yellow" 70% of the time (names no answer uses) (recipes/thinking_fusion_sft.yaml,
 `bootstrap.synth_teacher_error`), so it answers those wrong greedily but still samples the
 right name sometimes; GRPO, rewarded on the true answer, corrects it (docs/demo_experiments.md).
 

@@ -3,11 +3,12 @@ also with two FSDP2 trainer ranks, and in one process without Ray (rewards score
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 import pytest
+
+from tests.cli_run import run_cli, trained_steps
 
 pytestmark = pytest.mark.slow
 
@@ -35,13 +36,8 @@ rewards: [{{path: {rewards}:short, style: sailrl, weight: 1.0, kwargs: {{target:
 run: {{output_dir: {tmp_path}/run, total_steps: 2, prompts_per_step: 4, dynamic_sampling: false, eval_max_samples: 4,
       save_every_steps: 2, progress_bar: false, mode: {"local" if parallel == "local_no_ray" else "ray"}}}
 """)
-    out = subprocess.run([sys.executable, "-m", "sail_rl.cli", "run", str(recipe)], capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
+    out, records = run_cli(recipe, output_dir=tmp_path / "run")
     assert "object store instead" not in out.stderr  # Ray runs: weights over the gloo group, not via the driver
-    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    steps = [r for r in records if "prompts" in r]
-    assert [r["step"] for r in steps] == [1, 2]
-    for r in steps:
-        assert r["actor/grad_norm"] > 0 and "reward/short/mean" in r
-        assert r["actor/mismatch_abs_logprob_diff"] < 1e-4  # vLLM (Ray actor) vs trainer (Ray actor), after a sync
+    # vLLM (Ray actor) log-probs equal the trainer's (Ray actor) after each sync
+    assert all("reward/short/mean" in r for r in trained_steps(records, 2))
     assert (tmp_path / "run" / "checkpoints" / "step_2" / "model" / "config.json").is_file()
