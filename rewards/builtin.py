@@ -11,10 +11,9 @@ from __future__ import annotations
 from sail_rl.errors import RewardError
 
 from rewards.answer_extraction import extract_answer, final_part
-from rewards.contract import RewardInput
+from rewards.contract import RewardInput, register_reward
 from rewards.grader import grade
 from rewards.judge import THINK_LABELS, client_for, think_quality_prompt, verifier_prompt
-from rewards.contract import register_reward
 from rewards.layout import follows_layout, thinks
 
 _THINK_WORDS = {"think", "thinking", "yes", "reason", "reasoning", "cot", "true", "1"}
