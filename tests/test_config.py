@@ -71,6 +71,7 @@ def test_missing_recipe_and_bad_yaml(tmp_path):
         load_recipe(Recipe, _write(tmp_path, "trainer: [unclosed\n"))
 
 
+@pytest.mark.slow  # 10-26 s: too heavy for make test-fast; make test (CI) runs it
 def test_cli_unknown_subcommand_state_and_exit_codes(tmp_path):
     run = lambda *a: subprocess.run([sys.executable, "-m", "sail_rl.cli", *a], capture_output=True, text=True)  # noqa: E731
     out = run("init-model", "--preset", "2b", "--out", str(tmp_path / "x"))

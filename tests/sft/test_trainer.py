@@ -142,6 +142,7 @@ def test_bf16_flag_must_agree_with_the_compute_dtype(make_recipe):
         SFTTrainer(make_recipe(bf16=True), log=_quiet)
 
 
+@pytest.mark.slow  # 10-26 s: too heavy for make test-fast; make test (CI) runs it
 def test_export_of_an_sft_checkpoint_is_the_model_a_run_ending_there_saves(make_recipe, tmp_path):
     """`sail-rl export OUTPUT_DIR --step 2` (LoRA merged) = the final model of the same run stopped at step 2."""
     from sail_rl.cli import main

@@ -46,6 +46,7 @@ def test_update_changes_llm_and_projector_not_frozen_vision(tiny_dir):
     assert not any(k.startswith("model.vision_tower.") for k in changed)
 
 
+@pytest.mark.slow  # 10-26 s: too heavy for make test-fast; make test (CI) runs it
 def test_lora_syncs_merged_weights_and_reference_is_base(tiny_dir):
     algo = AlgorithmConfig(kl_loss_coef=0.1)
     trainer = PolicyTrainer(str(tiny_dir), _cfg(lora=LoraConfig(enabled=True, rank=4, alpha=8)), algo)
@@ -70,6 +71,7 @@ def test_lora_syncs_merged_weights_and_reference_is_base(tiny_dir):
     torch.testing.assert_close(lp_plain, lp_adapter, atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow  # 10-26 s: too heavy for make test-fast; make test (CI) runs it
 def test_ppo_critic_trains_values(tiny_dir):
     algo = AlgorithmConfig(advantage_estimator="gae", whiten_advantages=False)
     trainer = PolicyTrainer(str(tiny_dir), _cfg(), algo)
