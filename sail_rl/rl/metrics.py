@@ -8,18 +8,29 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from rewards.layout import thinks
 from sail_rl.errors import DataError
 
 log = logging.getLogger(__name__)
 
 
 def group_rollout_metrics(groups) -> dict[str, float]:
-    """The share of all-equal groups and the mean response length (reward metrics: rewards.reward_metrics)."""
+    """The share of all-equal groups, the mean response length and the think rate (the share of
+    responses that open with `<think>`: what `prompt_mode: auto` lets the policy decide; reward
+    metrics: rewards.reward_metrics).
+
+    >>> from types import SimpleNamespace as S
+    >>> rollouts = [S(num_response_tokens=n, text=t) for n, t in [(9, "<think>a</think> \\boxed{1}"), (3, "\\boxed{1}")]]
+    >>> group_rollout_metrics([S(informative=True, rollouts=rollouts)])
+    {'rollout/groups_all_equal': 0.0, 'rollout/response_tokens_mean': 6.0, 'rollout/think_rate': 0.5}
+    """
     out: dict[str, float] = {}
+    responses = [r for g in groups for r in g.rollouts]
     if groups:
         out["rollout/groups_all_equal"] = sum(not g.informative for g in groups) / len(groups)
-        lengths = [r.num_response_tokens for g in groups for r in g.rollouts]
-        out["rollout/response_tokens_mean"] = statistics.fmean(lengths) if lengths else 0.0
+        out["rollout/response_tokens_mean"] = statistics.fmean(r.num_response_tokens for r in responses) if responses else 0.0
+    if responses:
+        out["rollout/think_rate"] = sum(thinks(r.text) for r in responses) / len(responses)
     return out
 
 
