@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per side, alternating")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 on shared small CPUs)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="sail-rl's train.dataloader_num_workers (TRL tokenises the whole set before its first step)")
     parser.add_argument("--rss", type=int, default=None, metavar="N",
                         help="instead: peak RSS of one-epoch `sail-rl sft` runs over N and 10N samples")
     parser.add_argument("--code", default=None, help="with --rss: PYTHONPATH of the code to run (another checkout)")
@@ -61,6 +63,7 @@ def _sail_rl_round(model_dir: str, data_file: Path, out_dir: str, args) -> tuple
         "data": {"sources": [{"path": str(data_file), "mode": "think"}]},
         "train": {"output_dir": out_dir, "per_device_train_batch_size": args.batch, "max_steps": args.warmup + args.steps,
                   "learning_rate": 1e-4, "lr_scheduler_type": "constant", "warmup_steps": 0, "max_length": 1024,
+                  "dataloader_num_workers": args.workers,
                   "freeze_vision_tower": True, "freeze_projector": True},
     })
     trainer = SFTTrainer(recipe, log=lambda _m: None)
