@@ -57,3 +57,10 @@ def test_bad_teacher_error_is_refused_before_writing(tmp_path, bias, match):
     with pytest.raises(ConfigError, match=match):
         generate_dataset(tmp_path / "d", n=4, families=["shape_colour"], teacher_error=bias)
     assert not (tmp_path / "d").exists()
+
+
+def test_a_teacher_on_video_families_is_checked_against_their_answers(tmp_path):
+    with pytest.raises(ConfigError, match="'purple' is never a gold answer"):
+        generate_dataset(tmp_path / "bad", n=2, families=["dot_direction"], teacher_error={"purple": {"pink": 0.5}})
+    info = generate_dataset(tmp_path / "ok", n=4, families=["dot_direction"], teacher_error={"left": {"right": 1.0}})
+    assert info["teacher_error"] == {"left": {"right": 1.0}}

@@ -2,11 +2,12 @@
 
 `teacher_error = {gold: {wrong: probability}}` makes the teacher answer `wrong` instead of
 `gold` with that probability (per training sample, drawn from the sample's own seed), e.g.
-`{"purple": {"blue": 0.7}, "orange": {"red": 0.7}}`: on purple shapes the teacher says "blue"
-70% of the time and "purple" 30%. Only the SFT targets (`think_target`, `direct_target`) carry
-the teacher's answer; the record's `answer` stays the ground truth the RL reward checks, and
+`{"purple": {"pink": 0.7}, "orange": {"yellow": 0.7}}` (the demo's): on purple shapes the
+teacher says "pink" 70% of the time and "purple" 30%. A wrong name that is no class of its own
+keeps the cold start telling purple from the rest (a "blue" for purple would teach it not to).
+Only the SFT targets (`think_target`, `direct_target`) carry the teacher's answer; the record's `answer` stays the ground truth the RL reward checks, and
 `metadata.teacher_answer` names what the teacher said. A cold start that imitates this
-teacher answers "blue" to purple shapes greedily but still samples "purple" sometimes, so RL
+teacher answers "pink" to purple shapes greedily but still samples "purple" sometimes, so RL
 with the verifiable reward has something to correct (the demo's design, docs/demo_experiments.md).
 """
 

@@ -172,7 +172,7 @@ def _write_split(out: Path, split: str, n: int, seed: int, size_px: int, levels:
 def answer_vocabulary(families: list[str], levels: list[int], size_px: int, draws: int = 200) -> set[str]:
     """The answers `draws` throwaway samples of each family give (a teacher_error check: small
     answer sets such as shape_colour's 5 colours are covered in full)."""
-    return {FAMILIES[f](random.Random(f"vocab:{f}:{i}"), size_px, levels[i % len(levels)]).answer
+    return {ALL_FAMILIES[f](random.Random(f"vocab:{f}:{i}"), size_px, levels[i % len(levels)]).answer
             for f in families for i in range(draws)}
 
 
