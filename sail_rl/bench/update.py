@@ -7,6 +7,7 @@ the same weights; rounds alternate so machine noise hits all alike. Prints the m
 tokens/s of each and its ratio to plain padding (rows in arrival order, padded per micro-batch):
     length-grouped   micro-batches of similar-length rows (trainer.group_by_length, the default)
     padding-free     every micro-batch packed into one sequence (trainer.padding_free)
+    grouped+free     both (the defaults)
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
             init_model("tiny", model_dir, seed=0)
         batch = rollout_batch(model_dir, args.prompts, args.n, args.max_tokens)
         algo = AlgorithmConfig()
-        variants = {"padded": (False, False), "length-grouped": (True, False), "padding-free": (False, True)}
+        variants = {"padded": (False, False), "length-grouped": (True, False), "padding-free": (False, True),
+                    "grouped+free": (True, True)}
         trainers = {
             name: PolicyTrainer(model_dir, TrainerConfig(learning_rate=1e-6, mini_batch_size=args.mini_batch, micro_batch_size=args.micro_batch,
                                                          group_by_length=grouped, padding_free=packed), algo)

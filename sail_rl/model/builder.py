@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from sail_rl.errors import ConfigError, SailRLError
+from sail_rl.model.attention import VARLEN_SDPA, register as register_varlen_sdpa
 from sail_rl.model.configuration import OLD_LAYOUT_HINT
 from sail_rl.model.image_processing import SailVLImageProcessor
 from sail_rl.model.presets import PRESETS, build_config
@@ -99,6 +100,9 @@ def load_model(path: str | Path, dtype: str = "float32", attn_implementation: st
     if "select_layer" in json.loads((path / "config.json").read_text()):
         raise SailRLError(f"{path}: {OLD_LAYOUT_HINT}")
     kwargs = {"dtype": getattr(torch, dtype)}
+    if attn_implementation == "sdpa":  # the same kernel, reading a packed sequence's row bounds (model/attention.py)
+        register_varlen_sdpa()
+        attn_implementation = VARLEN_SDPA
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     return AutoModelForImageTextToText.from_pretrained(path, **kwargs)

@@ -102,8 +102,8 @@ class SFTTrainConfig:
     completion_only_loss: bool = True  # False: loss on every non-image, non-pad token
     assistant_turns: Literal["all", "last"] = "all"  # which assistant turns of a conversation are supervised
     # the rows of each micro-batch packed into one sequence with per-row position ids (no pad tokens; the
-    # loss is exact). None: on with a varlen flash-attention kernel (model.attn_implementation), off on
-    # sdpa, whose packed mask is dense; the rule of the RL trainer's trainer.padding_free
+    # loss is exact). None: on with a kernel that reads the rows' bounds (flash-attention, and sdpa: one
+    # attention per row, sail_rl/model/attention.py), off on eager, whose packed mask is dense
     packing: Optional[bool] = None
     dataloader_num_workers: int = 0  # processes building micro-batches ahead of the step (0: in the training process)
     freeze_vision_tower: bool = False

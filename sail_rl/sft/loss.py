@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from sail_rl.model.attention import packed_attention_kwargs
 from sail_rl.sft.masks import IGNORE_INDEX
 from sail_rl.trainer.batch import pack_rows
 
@@ -38,7 +39,8 @@ def packed_loss(model, batch: dict[str, torch.Tensor], labels: torch.Tensor, **e
     shifted = labels[:, 1:]  # [B, L-1]: entry t is the label of token t + 1, predicted at position t
     rows, cols = (shifted != IGNORE_INDEX).nonzero(as_tuple=True)  # [N]
     targets = shifted[rows, cols]  # [N]
-    out = model(input_ids=flat_ids[None], position_ids=positions[None], attention_mask=None,
+    attention = packed_attention_kwargs(batch["attention_mask"].sum(dim=1))
+    out = model(input_ids=flat_ids[None], position_ids=positions[None], **attention,
                 pixel_values=batch["pixel_values"], image_tiles_per_sample=batch["image_tiles_per_sample"].sum().view(1),
                 use_cache=False, logits_to_keep=row_starts[rows] + cols, **extra)
     logits = out.logits[0].float()  # [N, vocab]

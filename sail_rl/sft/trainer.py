@@ -170,9 +170,8 @@ class SFTTrainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:
             raise ConfigError("nothing to train: every parameter is frozen; unfreeze a tower or enable train.lora")
-        self.optimizer = torch.optim.AdamW(params, lr=self.cfg.learning_rate, weight_decay=self.cfg.weight_decay,
-                                           betas=(self.cfg.adam_beta1, self.cfg.adam_beta2),
-                                           fused=self.device.type == "cuda")
+        self.optimizer = precision.adamw(params, lr=self.cfg.learning_rate, weight_decay=self.cfg.weight_decay,
+                                         betas=(self.cfg.adam_beta1, self.cfg.adam_beta2))
         warmup = self.cfg.warmup_steps or int(self.cfg.warmup_ratio * self.total_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_lambda(self.cfg.lr_scheduler_type, warmup, self.total_steps))

@@ -111,11 +111,18 @@ def collate(samples: list[dict], pad_token_id: int, image_size: int) -> TrainBat
     )
 
 
-def packing_pays(attn_implementation: str) -> bool:
-    """The default of packing rows into one sequence (RL's trainer.padding_free, SFT's train.packing):
-    on with a varlen flash-attention kernel; off on sdpa / eager, where the packed block-diagonal
-    mask is dense (`sail-rl bench update` measured 0.25x the padded speed on CPU)."""
-    return "flash" in attn_implementation
+def packing_pays(attn_implementation: str, length_grouped: bool = False) -> bool:
+    """The default of packing rows into one sequence (SFT's train.packing, RL's trainer.padding_free).
+
+    On with a kernel that reads the rows' bounds: flash-attention's varlen kernel, and sdpa (loaded
+    as `sdpa_varlen`, model/attention.py: one attention per row) unless the rows are already
+    grouped by length. Off on eager, whose packed block-diagonal mask is dense. Measured on CPU:
+    SFT with images 1.3x the padded speed; RL's length-grouped micro-batches (trainer.group_by_length)
+    1.16x padded, and packing them as well 1.13x (`sail-rl bench update`), so RL keeps them padded.
+    """
+    if "flash" in attn_implementation:
+        return True
+    return attn_implementation == "sdpa" and not length_grouped
 
 
 def pack_rows(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sail_rl.algorithms import entropy_from_logits
+from sail_rl.model.attention import packed_attention_kwargs
 from sail_rl.trainer.batch import pack_rows
 
 
@@ -90,7 +91,7 @@ def _packed_forward(model, batch, temperature, with_entropy, suppress_ids, pixel
     out = model(
         input_ids=flat_ids[None],
         position_ids=positions[None],
-        attention_mask=None,
+        **packed_attention_kwargs(batch.attention_mask.sum(dim=1)),
         pixel_values=pixel_values,
         image_tiles_per_sample=batch.image_tiles_per_sample.sum().view(1),
         use_cache=False,

@@ -59,7 +59,7 @@ class PolicyTrainer:
         self.compute_dtype = precision.compute_dtype(dtype)
         self.rank, self.world_size = rank, world_size
         self.fsdp = cfg.strategy == "fsdp2" and world_size > 1
-        self.padding_free = cfg.padding_free if cfg.padding_free is not None else packing_pays(attn_implementation)
+        self.padding_free = cfg.padding_free if cfg.padding_free is not None else packing_pays(attn_implementation, cfg.group_by_length)
         self.device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
         self.model = load_model(model_dir, dtype="float32", attn_implementation=attn_implementation).to(self.device)
         self.suppress_ids = banned_token_ids(load_processor(model_dir).tokenizer)
@@ -88,15 +88,14 @@ class PolicyTrainer:
             from sail_rl.errors import ConfigError
 
             raise ConfigError("the policy has no trainable parameters (check trainer.freeze_* and trainer.lora.target_modules)")
-        self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, betas=tuple(cfg.adam_betas), weight_decay=cfg.weight_decay,
-                                           fused=self.device.type == "cuda")
+        self.optimizer = precision.adamw(params, lr=cfg.learning_rate, betas=tuple(cfg.adam_betas), weight_decay=cfg.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_lambda(cfg.lr_schedule, cfg.warmup_steps, total_steps)
         )
         self.critic_optimizer = None
         if self.critic is not None:
             critic_params = [p for p in self.critic.parameters() if p.requires_grad]
-            self.critic_optimizer = torch.optim.AdamW(critic_params, lr=cfg.critic_learning_rate)
+            self.critic_optimizer = precision.adamw(critic_params, lr=cfg.critic_learning_rate)
         self.global_step = 0
 
     # ------------------------------------------------------------------ helpers

@@ -20,10 +20,10 @@ def test_packed_loss_and_gradients_equal_padded(make_recipe):
     trainer = SFTTrainer(make_recipe(per_device_train_batch_size=6), log=lambda _m: None)
     batch = trainer.next_micro_batch()
     assert (batch["attention_mask"] == 0).any() and batch["pixel_values"].shape[0] > 0  # padding and images
-    assert trainer.packing is False  # the default on sdpa
-    padded = _loss_and_grads(trainer, batch)
-    trainer.packing = True
+    assert trainer.packing is True  # the default on sdpa
     packed = _loss_and_grads(trainer, batch)
+    trainer.packing = False
+    padded = _loss_and_grads(trainer, batch)
     assert packed[1:3] == padded[1:3]  # the same supervised tokens, the same argmax hits
     assert abs(packed[0] - padded[0]) <= 1e-5 * abs(padded[0])
     assert packed[3].keys() == padded[3].keys()
@@ -42,5 +42,7 @@ def test_packed_training_takes_the_padded_steps(make_recipe):
 def test_packing_defaults_to_the_attention_kernel():
     from sail_rl.trainer.batch import packing_pays
 
-    assert packing_pays("flash_attention_2") and packing_pays("flash_attention_3")
-    assert not packing_pays("sdpa") and not packing_pays("eager")
+    assert packing_pays("flash_attention_2") and packing_pays("flash_attention_3") and packing_pays("sdpa")
+    assert packing_pays("flash_attention_2", length_grouped=True)
+    assert not packing_pays("sdpa", length_grouped=True)  # RL's grouped micro-batches gain nothing more
+    assert not packing_pays("eager")
