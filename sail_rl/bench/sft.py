@@ -5,7 +5,9 @@ Throughput. The same tiny model, data and batch on both sides: the `tiny` preset
 synthetic set's question -> its think target), sail-rl with the
 vision tower and projector frozen (the same trainable weights as TRL's causal LM), TRL with
 `completion_only_loss` on prompt/completion records (the same supervised tokens) and, like
-sail-rl here, without gradient checkpointing (TRL's default turns it on). Each round
+sail-rl here, without gradient checkpointing (TRL's default turns it on). Each side batches
+its own default way: sail-rl packs a micro-batch's rows into one sequence (`train.packing`, one
+sdpa attention per row), TRL pads them (`--trl-padding-free`: TRL flattens them too). Each round
 builds both trainers afresh (not timed), runs `--warmup` steps, then times `--steps` steps; rounds
 alternate (sail-rl, TRL, sail-rl, ...) so machine noise hits both alike. tokens/s counts the
 non-pad tokens of the timed steps (TRL: `num_input_tokens_seen`, non_padding). Prints the median
@@ -39,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 on shared small CPUs)")
     parser.add_argument("--workers", type=int, default=0,
                         help="sail-rl's train.dataloader_num_workers (TRL tokenises the whole set before its first step)")
+    parser.add_argument("--trl-padding-free", action="store_true",
+                        help="TRL with padding_free=True (its rows flattened into one sequence; on sdpa transformers masks it densely)")
     parser.add_argument("--rss", type=int, default=None, metavar="N",
                         help="instead: peak RSS of one-epoch `sail-rl sft` runs over N and 10N samples")
     parser.add_argument("--code", default=None, help="with --rss: PYTHONPATH of the code to run (another checkout)")
@@ -94,7 +98,8 @@ def _trl_round(text_dir: str, pairs: list[tuple[dict, dict]], out_dir: str, args
                        learning_rate=1e-4, lr_scheduler_type="constant", max_length=1024, completion_only_loss=True,
                        gradient_checkpointing=False,  # TRL's default is on; sail-rl's (model.gradient_checkpointing) off
                        use_cpu=True, bf16=False, report_to=[], save_strategy="no", logging_steps=10_000,
-                       dataloader_num_workers=0, disable_tqdm=True, include_num_input_tokens_seen="non_padding", seed=0)
+                       dataloader_num_workers=0, disable_tqdm=True, include_num_input_tokens_seen="non_padding", seed=0,
+                       padding_free=args.trl_padding_free)
     trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(text_dir), args=config, train_dataset=data,
                          processing_class=AutoTokenizer.from_pretrained(text_dir), callbacks=[StepClock()])
     trainer.train()
