@@ -13,6 +13,9 @@ alternate (sail-rl, TRL, sail-rl, ...) so machine noise hits both alike. tokens/
 non-pad tokens of the timed steps (TRL: `num_input_tokens_seen`, non_padding). Prints the median
 of each side and the ratio sail-rl / TRL.
 
+Packing (`--packing`). sail-rl against itself: `train.packing` on and off, on image
+conversations with the whole model trained (the workload packing is for), alternating rounds.
+
 Memory (`--rss`). One `sail-rl sft` process per data size over N and 10N synthetic samples, one
 epoch each (every sample seen once in each mode): its peak RSS from `wait4` (the child alone)
 and the largest RSS sampled in the last third of its run (what training settles at). With
@@ -43,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sail-rl's train.dataloader_num_workers (TRL tokenises the whole set before its first step)")
     parser.add_argument("--trl-padding-free", action="store_true",
                         help="TRL with padding_free=True (its rows flattened into one sequence; on sdpa transformers masks it densely)")
+    parser.add_argument("--packing", action="store_true",
+                        help="instead: sail-rl's packed rows against its padded rows on image conversations")
     parser.add_argument("--rss", type=int, default=None, metavar="N",
                         help="instead: peak RSS of one-epoch `sail-rl sft` runs over N and 10N samples")
     parser.add_argument("--code", default=None, help="with --rss: PYTHONPATH of the code to run (another checkout)")
@@ -57,7 +62,8 @@ def _conversations(synth_dir: Path, n: int) -> list[tuple[dict, dict]]:
     return [({"role": "user", "content": r["question"]}, {"role": "assistant", "content": r["think_target"]}) for r in records]
 
 
-def _sail_rl_round(model_dir: str, data_file: Path, out_dir: str, args) -> tuple[float, int]:
+def _sail_rl_round(model_dir: str, data_file: Path, out_dir: str, args, packing: bool | None = None,
+                   frozen_vision: bool = True) -> tuple[float, int]:
     from sail_rl.config import from_dict
     from sail_rl.sft.config import SFTRecipe
     from sail_rl.sft.trainer import SFTTrainer
@@ -67,8 +73,8 @@ def _sail_rl_round(model_dir: str, data_file: Path, out_dir: str, args) -> tuple
         "data": {"sources": [{"path": str(data_file), "mode": "think"}]},
         "train": {"output_dir": out_dir, "per_device_train_batch_size": args.batch, "max_steps": args.warmup + args.steps,
                   "learning_rate": 1e-4, "lr_scheduler_type": "constant", "warmup_steps": 0, "max_length": 1024,
-                  "dataloader_num_workers": args.workers,
-                  "freeze_vision_tower": True, "freeze_projector": True},
+                  "dataloader_num_workers": args.workers, "packing": packing,
+                  "freeze_vision_tower": frozen_vision, "freeze_projector": frozen_vision},
     })
     trainer = SFTTrainer(recipe, log=lambda _m: None)
     for _ in range(args.warmup):
@@ -95,7 +101,8 @@ def _trl_round(text_dir: str, pairs: list[tuple[dict, dict]], out_dir: str, args
 
     data = Dataset.from_dict({"prompt": [[u] for u, _ in pairs], "completion": [[a] for _, a in pairs]})
     config = SFTConfig(output_dir=out_dir, per_device_train_batch_size=args.batch, max_steps=args.warmup + args.steps,
-                       learning_rate=1e-4, lr_scheduler_type="constant", max_length=1024, completion_only_loss=True,
+                       learning_rate=1e-4, lr_scheduler_type="constant", completion_only_loss=True,
+                       max_length=None if args.trl_padding_free else 1024,  # TRL: padding-free does not truncate; no sample nears 1024
                        gradient_checkpointing=False,  # TRL's default is on; sail-rl's (model.gradient_checkpointing) off
                        use_cpu=True, bf16=False, report_to=[], save_strategy="no", logging_steps=10_000,
                        dataloader_num_workers=0, disable_tqdm=True, include_num_input_tokens_seen="non_padding", seed=0,
@@ -105,6 +112,34 @@ def _trl_round(text_dir: str, pairs: list[tuple[dict, dict]], out_dir: str, args
     trainer.train()
     (t0, n0), (t1, n1) = marks[args.warmup], marks[-1]  # from the end of the warm-up to the last step
     return t1 - t0, n1 - n0
+
+
+def _packing(args) -> int:
+    """sail-rl's packed rows against its padded rows, on the synthetic set's image conversations
+    (question + image -> think target), the whole model trained; rounds alternate."""
+    import torch
+
+    from sail_rl.data.synth import generate_dataset
+    from sail_rl.model.builder import init_model
+
+    torch.set_num_threads(args.threads)
+    work = Path(tempfile.mkdtemp(prefix="sail-rl-bench-packing-"))
+    init_model("tiny", work / "tiny")
+    generate_dataset(work / "synth", n=args.samples, seed=0)
+    rates: dict[str, list[float]] = {"packed": [], "padded": []}
+    for r in range(args.rounds):
+        for name in rates:
+            seconds, tokens = _sail_rl_round(str(work / "tiny"), work / "synth" / "data.jsonl", str(work / f"{name}{r}"),
+                                             args, packing=name == "packed", frozen_vision=False)
+            rates[name].append(tokens / seconds)
+        print(f"round {r}: packed {rates['packed'][-1]:8.0f} tok/s   padded {rates['padded'][-1]:8.0f} tok/s", flush=True)
+    packed, padded = statistics.median(rates["packed"]), statistics.median(rates["padded"])
+    print(f"tiny model with images, {args.samples} conversations, batch {args.batch}, {args.steps} timed steps after "
+          f"{args.warmup} warm-up, {args.rounds} alternating rounds, {args.threads} thread(s)")
+    print(f"  packed (sdpa, one attention per row)   {packed:8.0f} tokens/s (median)")
+    print(f"  padded                                 {padded:8.0f} tokens/s (median)")
+    print(f"ratio packed / padded: {packed / padded:.2f}")
+    return 0
 
 
 def _throughput(args) -> int:
@@ -142,11 +177,11 @@ def _throughput(args) -> int:
 # ---------------------------------------------------------------- memory
 
 
-def rss_mib(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+def rss_mib(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, float]:
     """Run `argv` to the end: (its peak resident memory from `wait4`, the largest resident memory seen
     in the last third of its run), in MiB. The second is the memory training settles at: the peak
     may come from start-up (imports, model load) and hide a cache that grows through the epoch."""
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL)
     samples: list[tuple[float, float]] = []  # (time, VmRSS MiB), every 0.2 s
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -162,9 +197,11 @@ def rss_mib(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise RuntimeError(f"{' '.join(argv)} exited with {proc.returncode}")
+    peak = usage.ru_maxrss / 1024  # ru_maxrss is KiB on Linux
+    if not samples:  # over before the first sample
+        return peak, peak
     start, end = samples[0][0], samples[-1][0]
-    late = max(m for t, m in samples if t >= start + 2 * (end - start) / 3)
-    return usage.ru_maxrss / 1024, late  # ru_maxrss is KiB on Linux
+    return peak, max(m for t, m in samples if t >= start + 2 * (end - start) / 3)
 
 
 def _rss(args) -> int:
@@ -184,7 +221,7 @@ def _rss(args) -> int:
                 f"train.output_dir={work / f'out{n}'}", f"train.max_steps={steps}",
                 f"train.per_device_train_batch_size={args.batch}", f"train.torch_num_threads={args.threads}"]
         start = time.perf_counter()
-        figures[n] = rss_mib(argv, env)
+        figures[n] = rss_mib(argv, env, cwd=work)  # not this checkout: `python -m` puts the cwd before PYTHONPATH
         print(f"{n:7d} samples, {steps} steps: peak RSS {figures[n][0]:6.0f} MiB, last third of the run "
               f"{figures[n][1]:6.0f} MiB ({time.perf_counter() - start:.0f} s)", flush=True)
     one, ten = figures[args.rss], figures[10 * args.rss]
@@ -199,4 +236,6 @@ def _rss_recipe(work: Path, n: int) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    return _rss(args) if args.rss else _throughput(args)
+    if args.rss:
+        return _rss(args)
+    return _packing(args) if args.packing else _throughput(args)
