@@ -7,7 +7,7 @@ the same weights; rounds alternate so machine noise hits all alike. Prints the m
 tokens/s of each and its ratio to plain padding (rows in arrival order, padded per micro-batch):
     length-grouped   micro-batches of similar-length rows (trainer.group_by_length, the default)
     padding-free     every micro-batch packed into one sequence (trainer.padding_free)
-    grouped+free     both (the defaults)
+    grouped+free     both (the default with flash-attention; on sdpa RL keeps grouped rows padded)
 """
 
 from __future__ import annotations
