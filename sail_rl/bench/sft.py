@@ -114,6 +114,22 @@ def _trl_round(text_dir: str, pairs: list[tuple[dict, dict]], out_dir: str, args
     return t1 - t0, n1 - n0
 
 
+def _alternating_rounds(args, workload: str, sides: dict) -> dict[str, list[float]]:
+    """tokens/s of each side (name -> round index -> (seconds, tokens)) over `args.rounds` rounds,
+    the sides taking turns within each round; prints every round and each side's median."""
+    rates: dict[str, list[float]] = {name: [] for name in sides}
+    for r in range(args.rounds):
+        for name, one_round in sides.items():
+            seconds, tokens = one_round(r)
+            rates[name].append(tokens / seconds)
+        print(f"round {r}: " + "   ".join(f"{name} {rates[name][-1]:8.0f} tok/s" for name in sides), flush=True)
+    print(f"{workload}, {args.samples} conversations, batch {args.batch}, {args.steps} timed steps after "
+          f"{args.warmup} warm-up, {args.rounds} alternating rounds, {args.threads} thread(s)")
+    for name in sides:
+        print(f"  {name:10s} {statistics.median(rates[name]):8.0f} tokens/s (median)")
+    return rates
+
+
 def _packing(args) -> int:
     """sail-rl's packed rows against its padded rows, on the synthetic set's image conversations
     (question + image -> think target), the whole model trained; rounds alternate."""
@@ -126,19 +142,12 @@ def _packing(args) -> int:
     work = Path(tempfile.mkdtemp(prefix="sail-rl-bench-packing-"))
     init_model("tiny", work / "tiny")
     generate_dataset(work / "synth", n=args.samples, seed=0)
-    rates: dict[str, list[float]] = {"packed": [], "padded": []}
-    for r in range(args.rounds):
-        for name in rates:
-            seconds, tokens = _sail_rl_round(str(work / "tiny"), work / "synth" / "data.jsonl", str(work / f"{name}{r}"),
-                                             args, packing=name == "packed", frozen_vision=False)
-            rates[name].append(tokens / seconds)
-        print(f"round {r}: packed {rates['packed'][-1]:8.0f} tok/s   padded {rates['padded'][-1]:8.0f} tok/s", flush=True)
+    rates = _alternating_rounds(args, "tiny model with images", {
+        name: lambda r, name=name: _sail_rl_round(str(work / "tiny"), work / "synth" / "data.jsonl", str(work / f"{name}{r}"),
+                                                  args, packing=name == "packed", frozen_vision=False)
+        for name in ("packed", "padded")})
     packed, padded = statistics.median(rates["packed"]), statistics.median(rates["padded"])
-    print(f"tiny model with images, {args.samples} conversations, batch {args.batch}, {args.steps} timed steps after "
-          f"{args.warmup} warm-up, {args.rounds} alternating rounds, {args.threads} thread(s)")
-    print(f"  packed (sdpa, one attention per row)   {packed:8.0f} tokens/s (median)")
-    print(f"  padded                                 {padded:8.0f} tokens/s (median)")
-    print(f"ratio packed / padded: {packed / padded:.2f}")
+    print(f"ratio packed / padded: {packed / padded:.2f} (packed: one sdpa attention per row)")
     return 0
 
 
@@ -157,19 +166,11 @@ def _throughput(args) -> int:
     generate_dataset(work / "synth", n=args.samples, seed=0)
     pairs = _conversations(work / "synth", args.samples)
     data_file = write_jsonl([{"id": str(i), "messages": [u, a]} for i, (u, a) in enumerate(pairs)], work / "text.jsonl")
-    rates: dict[str, list[float]] = {"sail-rl": [], "trl": []}
-    for r in range(args.rounds):
-        seconds, tokens = _sail_rl_round(model_dir, data_file, str(work / f"ours{r}"), args)
-        rates["sail-rl"].append(tokens / seconds)
-        seconds, tokens = _trl_round(text_dir, pairs, str(work / f"trl{r}"), args)
-        rates["trl"].append(tokens / seconds)
-        print(f"round {r}: sail-rl {rates['sail-rl'][-1]:8.0f} tok/s   TRL {rates['trl'][-1]:8.0f} tok/s", flush=True)
-    ours, theirs = statistics.median(rates["sail-rl"]), statistics.median(rates["trl"])
-    print(f"tiny text model, {args.samples} conversations, batch {args.batch}, {args.steps} timed steps after "
-          f"{args.warmup} warm-up, {args.rounds} alternating rounds, {args.threads} thread(s)")
-    print(f"  sail-rl SFTTrainer   {ours:8.0f} tokens/s (median)")
-    print(f"  TRL SFTTrainer       {theirs:8.0f} tokens/s (median)")
-    paired = statistics.median(a / b for a, b in zip(rates["sail-rl"], rates["trl"]))
+    rates = _alternating_rounds(args, "tiny text model", {
+        "sail-rl": lambda r: _sail_rl_round(model_dir, data_file, str(work / f"ours{r}"), args),
+        "TRL": lambda r: _trl_round(text_dir, pairs, str(work / f"trl{r}"), args)})
+    ours, theirs = statistics.median(rates["sail-rl"]), statistics.median(rates["TRL"])
+    paired = statistics.median(a / b for a, b in zip(rates["sail-rl"], rates["TRL"]))
     print(f"ratio sail-rl / TRL: {ours / theirs:.2f} (above 1 = sail-rl faster); median of the rounds' ratios {paired:.2f}")
     return 0
 
