@@ -10,10 +10,9 @@ it away (`sail-rl bench update` measured 0.25x the padded speed on CPU).
 row, each on that row's tokens only (the attention of the padded row, without its pads). Without
 bounds (padded batches, generation) it is transformers' sdpa, mask and all. `load_model` loads
 `attn_implementation: sdpa` with it, so a recipe's `sdpa` means the same kernel everywhere.
-What is left of the dense path: transformers still builds the [T, T] mask once per forward (it
-does not know the kernel ignores it; 17 ms at T = 2,880 on this CPU, a few hundred MB of
-booleans at T = 16K), and reading the bounds is one host sync per layer on a GPU. Long packs on
-GPUs want flash-attention.
+What is left of the dense path: transformers still builds the [T, T] boolean mask once per
+forward (it does not know the kernel ignores it: T^2 bytes, 256 MB at T = 16K), and reading the
+bounds is one host sync per layer on a GPU. Long packs on GPUs want flash-attention.
 
 `packed_attention_kwargs` is what a packed forward passes to the model, whatever the kernel.
 """

@@ -116,9 +116,10 @@ def packing_pays(attn_implementation: str, length_grouped: bool = False) -> bool
 
     On with a kernel that reads the rows' bounds: flash-attention's varlen kernel, and sdpa (loaded
     as `sdpa_varlen`, model/attention.py: one attention per row) unless the rows are already
-    grouped by length. Off on eager, whose packed block-diagonal mask is dense. Measured on CPU:
-    SFT with images 1.3x the padded speed; RL's length-grouped micro-batches (trainer.group_by_length)
-    1.16x padded, and packing them as well 1.13x (`sail-rl bench update`), so RL keeps them padded.
+    grouped by length. Off on eager, whose packed block-diagonal mask is dense. Measured on CPU
+    (README, Results): packing pays in SFT (`sail-rl bench sft --packing`); RL's length-grouped
+    micro-batches (trainer.group_by_length) gain nothing more from it (`sail-rl bench update`),
+    so RL keeps them padded.
     """
     if "flash" in attn_implementation:
         return True

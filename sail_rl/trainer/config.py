@@ -46,8 +46,8 @@ class TrainerConfig:
     gradient_checkpointing: bool = False
     # Pack each micro-batch into one sequence (exact; no compute on pad tokens). None: on with a
     # varlen flash-attention kernel (model.attn_implementation); on sdpa only without group_by_length,
-    # whose micro-batches are already nearly pad-free (`sail-rl bench update`: grouped 1.16x padded,
-    # grouped and packed 1.13x); off on eager, whose packed block-diagonal mask is dense.
+    # whose micro-batches are already nearly pad-free (packing them as well gains nothing: `sail-rl
+    # bench update`); off on eager, whose packed block-diagonal mask is dense.
     padding_free: bool | None = None
     group_by_length: bool = True  # micro-batches of similar-length rows (less padding; the same update)
     strategy: Literal["ddp", "fsdp2"] = "ddp"  # data parallel: full replicas + gradient all-reduce, or FSDP2 sharding

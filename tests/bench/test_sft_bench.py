@@ -29,10 +29,20 @@ def test_a_memory_run_imports_from_the_folder_it_runs_in_first(tmp_path):
 
 
 @pytest.mark.slow
-def test_packing_mode_prints_the_packed_to_padded_ratio(capsys):
+def test_packing_mode_trains_packed_and_padded_rows_and_prints_their_ratio(capsys, monkeypatch):
+    calls = []
+    real_round = sft._sail_rl_round
+
+    def recording_round(*args, **kwargs):
+        calls.append((kwargs["packing"], kwargs["frozen_vision"]))
+        return real_round(*args, **kwargs)
+
+    monkeypatch.setattr(sft, "_sail_rl_round", recording_round)
     parser = argparse.ArgumentParser()
     sft.add_arguments(parser)
     args = parser.parse_args(["--packing", "--samples", "16", "--batch", "4", "--steps", "1", "--warmup", "1", "--rounds", "1"])
     assert sft.run(args) == 0
+    assert calls == [(True, False), (False, False)]  # both sides, the vision tower trained
     out = capsys.readouterr().out
-    assert "ratio packed / padded:" in out and "tiny model with images" in out
+    ratio = float(out.split("ratio packed / padded: ")[1].split()[0])
+    assert ratio > 0 and "tiny model with images" in out

@@ -21,6 +21,7 @@ def test_packed_loss_and_gradients_equal_padded(make_recipe):
     batch = trainer.next_micro_batch()
     assert (batch["attention_mask"] == 0).any() and batch["pixel_values"].shape[0] > 0  # padding and images
     assert trainer.packing is True  # the default on sdpa
+    assert trainer.optimizer.defaults["fused"]  # precision.adamw, as the RL trainer
     packed = _loss_and_grads(trainer, batch)
     trainer.packing = False
     padded = _loss_and_grads(trainer, batch)

@@ -39,11 +39,33 @@ def test_bf16_compute_keeps_fp32_weights_and_takes_the_fp32_step(tiny_dir):
     fp32, _ = update_delta(tiny_dir, "float32")
     bf16, trainer = update_delta(tiny_dir, "bfloat16")
     assert {p.dtype for p in trainer.model.parameters()} == {torch.float32}
+    assert trainer.optimizer.defaults["fused"]  # precision.adamw
     state = trainer.optimizer.state_dict()["state"]
     assert {v.dtype for s in state.values() for k, v in s.items() if k != "step"} == {torch.float32}
     assert {p.dtype for p in trainer.reference.parameters()} == {torch.bfloat16}  # frozen: compute dtype
     assert all(v.dtype == torch.float32 for v in trainer.weights_for_sync().values())  # the engine casts
     assert_same_update(fp32, bf16)
+
+
+def test_fused_adamw_takes_torch_s_per_tensor_adamw_steps():
+    from sail_rl.trainer.precision import adamw
+
+    torch.manual_seed(0)
+    weights = [torch.randn(8, 4), torch.randn(4)]
+    fused = [torch.nn.Parameter(w.clone()) for w in weights]
+    reference = [torch.nn.Parameter(w.clone()) for w in weights]
+    settings = dict(lr=1e-2, betas=(0.9, 0.95), weight_decay=0.1)
+    optimizers = [adamw(fused, **settings), torch.optim.AdamW(reference, foreach=False, **settings)]
+    for step in range(3):
+        grads = [torch.randn_like(w) for w in weights]
+        for params, optimizer in zip((fused, reference), optimizers):
+            for p, g in zip(params, grads):
+                p.grad = g.clone()
+            optimizer.step()
+    assert optimizers[0].defaults["fused"]
+    for f, r, w in zip(fused, reference, weights):
+        assert not torch.equal(f, w)
+        torch.testing.assert_close(f, r, atol=1e-6, rtol=1e-5)
 
 
 def _fsdp2_bf16_worker(rank, world_size, port, model_dir, out_path):
